@@ -1,0 +1,1 @@
+"""Hydra configs shipped inside the package so the CLI works from any directory."""
