@@ -1,0 +1,181 @@
+"""`MujocoGoalEnv`: the goal-conditioned, pixel-observation MuJoCo env base shared by all tasks."""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from typing import Any, ClassVar
+
+import gymnasium
+import mujoco
+import numpy as np
+from gymnasium import spaces
+
+from worldjepa.envs.goal_api import GoalStateMixin
+from worldjepa.envs.rendering import make_renderer
+from worldjepa.envs.validation import check_actions
+
+# Goals closer than this many success thresholds to the start are resampled, so that an
+# episode never starts already solved.
+_MIN_GOAL_DISTANCE_IN_THRESHOLDS = 2.0
+_MAX_GOAL_TRIES = 1000
+
+
+class MujocoGoalEnv(GoalStateMixin, gymnasium.Env):
+    """Goal-reaching MuJoCo task seen through a fixed top-down camera.
+
+    Observations are ``{"pixels": uint8 (S, S, 3), "proprio": float32 (P,)}``; actions lie in
+    ``[-1, 1]^A`` and map one-to-one onto the model's actuators (``ctrlrange`` -1..1; MuJoCo
+    clamps values outside), each held for ``action_repeat`` physics steps. The state is the flat
+    float64 vector ``[qpos, qvel]``; warm-starting is disabled in every asset, so this vector
+    determines the future exactly.
+
+    ``reset`` samples a start and a goal (or takes ``options["start_state"]`` /
+    ``options["goal_state"]``) and returns ``info["goal_pixels"]``: the scene rendered in the goal
+    state (no goal marker is drawn, so the goal image looks exactly like an observation).
+    ``reward = -distance``; ``terminated`` is always False; truncation comes from TimeLimit.
+
+    Subclasses provide the asset and the task: ``sample_state``, ``sample_goal``,
+    ``task_distance``, ``proprio``, ``sample_waypoint``, ``steer`` and ``waypoint_reached``.
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"]}
+
+    env_id: ClassVar[str]
+    asset: ClassVar[str]  # XML file name under worldjepa/envs/assets
+    default_action_repeat: ClassVar[int]
+    success_threshold: ClassVar[float]
+    proprio_dim: ClassVar[int]
+    camera: ClassVar[str] = "top"
+
+    def __init__(
+        self,
+        image_size: int = 64,
+        action_repeat: int | None = None,
+        render_mode: str | None = "rgb_array",
+    ) -> None:
+        if int(image_size) < 8:
+            raise ValueError(f"image_size={image_size} is too small for {self.env_id}: pass 8 or more (64 is standard)")
+        action_repeat = self.default_action_repeat if action_repeat is None else int(action_repeat)
+        if action_repeat < 1:
+            raise ValueError(f"action_repeat={action_repeat} for {self.env_id}: pass a positive integer")
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode={render_mode!r} for {self.env_id}: only 'rgb_array' (or None) is supported")
+        self.image_size = int(image_size)
+        self.action_repeat = action_repeat
+        self.render_mode = render_mode
+        self.model = mujoco.MjModel.from_xml_path(_asset_path(self.asset))
+        self.data = mujoco.MjData(self.model)
+        mujoco.mj_forward(self.model, self.data)  # frames rendered before a forward pass can be black
+        self.metadata = {**self.metadata, "render_fps": round(1.0 / (self.model.opt.timestep * action_repeat))}
+        self.state_dim = self.model.nq + self.model.nv
+        self.action_dim = self.model.nu
+        self.observation_space = spaces.Dict(
+            {
+                "pixels": spaces.Box(0, 255, (self.image_size, self.image_size, 3), np.uint8),
+                "proprio": spaces.Box(-np.inf, np.inf, (self.proprio_dim,), np.float32),
+            }
+        )
+        self.action_space = spaces.Box(-1.0, 1.0, (self.action_dim,), np.float32)
+        self.goal_state: np.ndarray | None = None
+        self.goal_pixels: np.ndarray | None = None
+        # Created lazily so that constructing or pickling an env (e.g. for subprocess workers)
+        # needs no GL context and no scratch simulation memory.
+        self._renderer: mujoco.Renderer | None = None
+        self._rollout_data: mujoco.MjData | None = None
+
+    # ----------------------------------------------------------------- task interface
+    def sample_state(self, rng: np.random.Generator) -> np.ndarray:
+        """Return a valid random state (no interpenetration, zero velocity)."""
+        raise NotImplementedError
+
+    def sample_goal(self, rng: np.random.Generator, start_state: np.ndarray) -> np.ndarray:
+        """Return a goal state for an episode starting at `start_state` (default: any state)."""
+        return self.sample_state(rng)
+
+    def proprio(self) -> np.ndarray:
+        """Proprioceptive observation of the current state, float32 (proprio_dim,)."""
+        raise NotImplementedError
+
+    def sample_waypoint(self, rng: np.random.Generator) -> np.ndarray:
+        """Return a waypoint for the scripted exploration policy (task-specific encoding)."""
+        raise NotImplementedError
+
+    def steer(self, waypoint: np.ndarray) -> np.ndarray:
+        """Return the float32 action that moves the current state toward `waypoint`."""
+        raise NotImplementedError
+
+    def waypoint_reached(self, waypoint: np.ndarray) -> bool:
+        """Whether the current state has reached `waypoint` (time to sample a new one)."""
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------- state access
+    def set_state(self, state: np.ndarray) -> None:
+        """Restore `state` exactly (as returned by `get_state`) and recompute derived quantities."""
+        state = self._check_state(state, "state")
+        nq = self.model.nq
+        self.data.qpos[:] = state[:nq]
+        self.data.qvel[:] = state[nq:]
+        mujoco.mj_forward(self.model, self.data)
+
+    def render(self) -> np.ndarray:
+        """Current pixels from the top-down camera, uint8 (S, S, 3)."""
+        if self._renderer is None:
+            self._renderer = make_renderer(self.model, self.image_size)
+        self._renderer.update_scene(self.data, camera=self.camera)
+        return self._renderer.render()
+
+    # ----------------------------------------------------------------- gymnasium API
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Sample (or take from `options`) a start and a goal; return obs and info with goal pixels."""
+        super().reset(seed=seed)
+        options = self._check_reset_options(options)
+        start = options.get("start_state")
+        start = self.sample_state(self.np_random) if start is None else self._check_state(start, "start_state")
+        goal = options.get("goal_state")
+        goal = self._sample_far_goal(start) if goal is None else goal
+        self.set_state(start)
+        self.set_goal(goal)
+        return self._obs(), self._reset_info()
+
+    def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        """Apply `action` for `action_repeat` physics steps; reward is minus the goal distance."""
+        self._require_goal()
+        self.data.ctrl[:] = check_actions(action, (self.action_dim,), self.env_id)
+        mujoco.mj_step(self.model, self.data, nstep=self.action_repeat)
+        # mj_step leaves positions of bodies one physics step stale; refresh them so the
+        # rendered frame matches the returned state exactly (as render_state would show it).
+        mujoco.mj_forward(self.model, self.data)
+        info = self._info()
+        return self._obs(), -info["distance"], False, False, info
+
+    def close(self) -> None:
+        """Free the renderer's GL resources."""
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # GL contexts cannot be pickled; the renderer is recreated on first use.
+        state = self.__dict__.copy()
+        state["_renderer"] = None
+        return state
+
+    # ----------------------------------------------------------------- helpers
+    def _obs(self) -> dict[str, np.ndarray]:
+        return {"pixels": self.render(), "proprio": self.proprio()}
+
+    def _sample_far_goal(self, start: np.ndarray) -> np.ndarray:
+        min_distance = _MIN_GOAL_DISTANCE_IN_THRESHOLDS * self.success_threshold
+        for _ in range(_MAX_GOAL_TRIES):
+            goal = self.sample_goal(self.np_random, start)
+            if self.task_distance(start, goal) >= min_distance:
+                return goal
+        raise RuntimeError(f"{self.env_id}: no goal at least {min_distance} from the start in {_MAX_GOAL_TRIES} tries")
+
+
+def _asset_path(name: str) -> str:
+    """Filesystem path of an XML asset shipped in worldjepa/envs/assets."""
+    return os.fspath(resources.files("worldjepa.envs") / "assets" / name)
