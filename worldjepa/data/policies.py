@@ -1,0 +1,129 @@
+"""Exploration policies for data collection: uniform random, temporally correlated noise, waypoints.
+
+numpy only and fully seeded: an episode's actions depend on nothing but its seed.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import gymnasium as gym
+import numpy as np
+
+
+class Policy(Protocol):
+    """An exploration policy: ``reset`` at the start of each episode, then one ``act`` per step."""
+
+    def reset(self, env: gym.Env, rng: np.random.Generator) -> None: ...
+
+    def act(self, obs: Mapping[str, np.ndarray]) -> np.ndarray: ...
+
+
+class RandomPolicy:
+    """Independent uniform actions in the action box at every step."""
+
+    def __init__(self) -> None:
+        self._space: gym.spaces.Box | None = None
+        self._rng: np.random.Generator | None = None
+
+    def reset(self, env: gym.Env, rng: np.random.Generator) -> None:
+        self._space, self._rng = env.action_space, rng
+
+    def act(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
+        return self._rng.uniform(self._space.low, self._space.high).astype(np.float32)
+
+
+class CorrelatedPolicy:
+    """Ornstein-Uhlenbeck-style AR(1) noise, clipped to the action box.
+
+    ``a_{t+1} = correlation * a_t + sqrt(1 - correlation**2) * scale * eps``, eps ~ N(0, 1), so
+    ``correlation`` is the lag-1 autocorrelation (0 = white noise; 0.9 keeps a direction for
+    about 1 / (1 - 0.9) = 10 steps) and ``scale`` is the stationary std before clipping.
+    Persistent actions travel much further than white noise, which mostly jitters in place.
+    """
+
+    def __init__(self, correlation: float = 0.9, scale: float = 0.6) -> None:
+        if not 0.0 <= correlation < 1.0:
+            raise ValueError(f"policy.correlation={correlation} must be in [0, 1): it is the lag-1 autocorrelation")
+        if scale <= 0:
+            raise ValueError(f"policy.scale={scale} must be > 0: it is the noise std in action units")
+        self.correlation, self.scale = correlation, scale
+        self._space: gym.spaces.Box | None = None
+        self._rng: np.random.Generator | None = None
+        self._noise = np.zeros(0)
+
+    def reset(self, env: gym.Env, rng: np.random.Generator) -> None:
+        self._space, self._rng = env.action_space, rng
+        self._noise = rng.normal(0.0, self.scale, env.action_space.shape)  # start in the stationary law
+
+    def act(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
+        innovation = self._rng.normal(0.0, self.scale, self._noise.shape)
+        self._noise = self.correlation * self._noise + np.sqrt(1.0 - self.correlation**2) * innovation
+        return np.clip(self._noise, self._space.low, self._space.high).astype(np.float32)
+
+
+class WaypointPolicy:
+    """Steer towards waypoints from the task (``sample_waypoint``/``steer``), plus Gaussian noise.
+
+    A new waypoint is drawn once the current one is reached (``env.unwrapped.waypoint_reached``)
+    or after ``timeout`` steps, so a stuck agent never wastes the rest of an episode.
+    """
+
+    def __init__(self, noise: float = 0.1, timeout: int = 60) -> None:
+        if noise < 0:
+            raise ValueError(f"policy.noise={noise} must be >= 0: it is the action noise std")
+        if timeout < 1:
+            raise ValueError(f"policy.timeout={timeout} must be >= 1 steps")
+        self.noise, self.timeout = noise, timeout
+        self._task: Any = None
+        self._space: gym.spaces.Box | None = None
+        self._rng: np.random.Generator | None = None
+        self._waypoint: np.ndarray | None = None
+        self._age = 0
+
+    def reset(self, env: gym.Env, rng: np.random.Generator) -> None:
+        task = env.unwrapped
+        for method in ("sample_waypoint", "steer", "waypoint_reached"):
+            if not callable(getattr(task, method, None)):
+                raise ValueError(
+                    f"policy 'waypoint' needs env.unwrapped.{method}(), which {type(task).__name__} lacks: "
+                    "use policy=correlated or policy=random for this env"
+                )
+        self._task, self._space, self._rng = task, env.action_space, rng
+        self._new_waypoint()
+
+    def _new_waypoint(self) -> None:
+        self._waypoint = np.asarray(self._task.sample_waypoint(self._rng))
+        self._age = 0
+
+    def act(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
+        if self._age >= self.timeout or self._task.waypoint_reached(self._waypoint):
+            self._new_waypoint()
+        self._age += 1
+        action = np.asarray(self._task.steer(self._waypoint), dtype=np.float64)
+        action = action + self._rng.normal(0.0, self.noise, action.shape)
+        return np.clip(action, self._space.low, self._space.high).astype(np.float32)
+
+
+POLICIES: dict[str, type] = {"random": RandomPolicy, "correlated": CorrelatedPolicy, "waypoint": WaypointPolicy}
+
+
+def check_policy_config(cfg: Mapping[str, Any]) -> None:
+    """Raise ``ValueError`` for an unknown policy name or parameter, before any work starts."""
+    name = cfg.get("name")
+    if name not in POLICIES:
+        raise ValueError(f"unknown policy {name!r}; valid policies: {', '.join(POLICIES)} (e.g. policy=waypoint)")
+    params = {k: v for k, v in cfg.items() if k != "name"}
+    allowed = set(inspect.signature(POLICIES[name]).parameters)
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        raise ValueError(f"policy {name!r} has no parameters {unknown}; valid parameters: {sorted(allowed)}")
+    POLICIES[name](**params)  # runs the constructor's range checks
+
+
+def make_policy(cfg: Mapping[str, Any]) -> Policy:
+    """Build the policy named ``cfg["name"]`` with the remaining keys as its parameters."""
+    check_policy_config(cfg)
+    return POLICIES[cfg["name"]](**{k: v for k, v in cfg.items() if k != "name"})
