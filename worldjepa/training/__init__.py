@@ -1,0 +1,1 @@
+"""Helpers for `worldjepa.train`: device/precision, distributed setup, schedules, sampling, loggers, state."""
