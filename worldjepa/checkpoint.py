@@ -1,0 +1,120 @@
+"""The one worldjepa checkpoint format: atomic save, safe (weights_only) load, compatibility checks.
+
+A checkpoint is a dict {format, format_version, meta, model, training_state} written by torch.save.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+FORMAT = "worldjepa-checkpoint"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A file is not a readable worldjepa checkpoint, or does not fit the model/env it is used with."""
+
+
+def save_checkpoint(
+    path: str | os.PathLike, *, model: Any, training_state: dict | None = None
+) -> None:
+    """Atomically write `model` (a WorldModel: its state_dict and meta) plus optional training state.
+
+    The file is read back with weights_only=True before it replaces `path`, so a checkpoint that
+    load_checkpoint could not read (e.g. arbitrary objects in training_state) is never written.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "meta": model.meta,
+        "model": model.state_dict(),
+        "training_state": training_state,
+    }
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            torch.load(tmp, map_location="cpu", weights_only=True)
+        except Exception as e:
+            raise CheckpointError(
+                f"refusing to write {path}: it would not load with weights_only=True ({e}); "
+                "keep meta and training_state to tensors, numbers, strings, lists and dicts"
+            ) from e
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+    """Read a checkpoint safely (weights_only=True: no code in the file runs) and validate its format.
+
+    Returns the dict with keys format, format_version, meta, model, training_state.
+    Missing file, unreadable/foreign file or wrong format version -> CheckpointError.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(
+            f"checkpoint {path} does not exist: pass the .pt file written by `worldjepa train` "
+            "(e.g. runs/<name>/last.pt)"
+        )
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # any decoding failure means the same thing to the caller
+        raise CheckpointError(
+            f"{path} is not a readable worldjepa checkpoint ({type(e).__name__}: {str(e)[:200]}): "
+            "it may be truncated or a different kind of file; pass a .pt written by `worldjepa train`"
+        ) from e
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path} is not a worldjepa checkpoint (no format={FORMAT!r} marker): "
+            "pass a .pt written by `worldjepa train`"
+        )
+    if ckpt.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format_version {ckpt.get('format_version')!r}, this worldjepa "
+            f"reads version {FORMAT_VERSION}: use the worldjepa version that wrote it, or retrain"
+        )
+    missing = {"meta", "model", "training_state"} - ckpt.keys()
+    if missing:
+        raise CheckpointError(f"{path} lacks {sorted(missing)}: the file is damaged; retrain or re-save")
+    return ckpt
+
+
+def check_compatible(
+    meta: dict,
+    *,
+    env_id: str | None = None,
+    image_size: int | None = None,
+    action_dim: int | None = None,
+) -> None:
+    """Raise CheckpointError if a checkpoint's meta does not fit the env it is about to be used on.
+
+    Only the given arguments are checked; a meta without env_id (never trained on a dataset) skips that check.
+    """
+    trained_env = meta.get("env_id")
+    if env_id is not None and trained_env is not None and trained_env != env_id:
+        raise CheckpointError(
+            f"checkpoint was trained on {trained_env} but env is {env_id}: "
+            "pass a checkpoint trained on that env"
+        )
+    if image_size is not None and meta.get("image_size") != image_size:
+        raise CheckpointError(
+            f"checkpoint was trained on {meta.get('image_size')}px frames but env renders "
+            f"{image_size}px: make the env with image_size={meta.get('image_size')}"
+        )
+    if action_dim is not None and meta.get("action_dim") != action_dim:
+        raise CheckpointError(
+            f"checkpoint was trained with action_dim={meta.get('action_dim')} but env has "
+            f"action_dim={action_dim}: pass a checkpoint trained on that env"
+        )

@@ -1,0 +1,88 @@
+"""Build a WorldModel from Hydra model/loss configs (or plain dicts)."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Mapping
+
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from worldjepa.models.encoders import ConvEncoder, ViTEncoder
+from worldjepa.models.losses import LossConfig
+from worldjepa.models.predictors import GRUPredictor, MLPPredictor, Predictor, TransformerPredictor
+from worldjepa.models.world_model import WorldModel
+
+ENCODERS: dict[str, type[nn.Module]] = {"cnn": ConvEncoder, "vit": ViTEncoder}
+PREDICTORS: dict[str, type[Predictor]] = {
+    "mlp": MLPPredictor,
+    "gru": GRUPredictor,
+    "transformer": TransformerPredictor,
+}
+
+
+def build_world_model(
+    model_cfg: Mapping | DictConfig,
+    loss_cfg: Mapping | DictConfig | None,
+    *,
+    image_size: int,
+    action_dim: int,
+    frameskip: int,
+    history: int,
+) -> WorldModel:
+    """Select encoder/predictor by `model_cfg.encoder.name` / `model_cfg.predictor.name`.
+
+    `action_dim` is the env's; the predictor sees frameskip * action_dim per latent step.
+    The stored config has every constructor default filled in, so a checkpoint rebuilds the same
+    model even if code defaults change later.
+    """
+    model_cfg, loss_cfg = _plain(model_cfg), _plain(loss_cfg)
+    if history < 1 or frameskip < 1 or action_dim < 1:
+        raise ValueError(
+            f"history={history}, frameskip={frameskip}, action_dim={action_dim}: all must be >= 1"
+        )
+    enc_cfg = _resolve(ENCODERS, model_cfg.get("encoder", {}), "model.encoder", skip={"image_size"})
+    pred_cfg = _resolve(
+        PREDICTORS, model_cfg.get("predictor", {}), "model.predictor",
+        skip={"embed_dim", "action_dim", "history"},
+    )
+    loss = LossConfig.from_dict(loss_cfg)
+    embed_dim = enc_cfg["embed_dim"]
+    encoder = ENCODERS[enc_cfg["name"]](image_size=image_size, **_kwargs(enc_cfg))
+    predictor = PREDICTORS[pred_cfg["name"]](
+        embed_dim=embed_dim, action_dim=frameskip * action_dim, history=history, **_kwargs(pred_cfg)
+    )
+    return WorldModel(
+        encoder, predictor,
+        image_size=image_size, action_dim=action_dim, frameskip=frameskip, history=history,
+        embed_dim=embed_dim, loss=loss,
+        config={"model": {"encoder": enc_cfg, "predictor": pred_cfg}, "loss": loss.to_dict()},
+    )
+
+
+def _plain(cfg: Mapping | DictConfig | None) -> dict[str, Any]:
+    if isinstance(cfg, DictConfig):
+        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+    return dict(cfg or {})
+
+
+def _resolve(registry: dict[str, type], cfg: dict, where: str, skip: set[str]) -> dict[str, Any]:
+    """Validate name and keys against the constructor; return the config with defaults filled in."""
+    name = cfg.get("name")
+    if name not in registry:
+        raise ValueError(f"{where}.name={name!r} is unknown: valid names are {sorted(registry)}")
+    params = {
+        p.name: list(p.default) if isinstance(p.default, tuple) else p.default
+        for p in inspect.signature(registry[name].__init__).parameters.values()
+        if p.name != "self" and p.name not in skip
+    }
+    unknown = sorted(set(cfg) - set(params) - {"name"})
+    if unknown:
+        raise ValueError(
+            f"unknown key(s) {unknown} in {where} (name={name}): valid keys are {sorted(params)}"
+        )
+    return {"name": name, **params, **{k: v for k, v in cfg.items() if k != "name"}}
+
+
+def _kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items() if k != "name"}

@@ -1,0 +1,236 @@
+"""JEPA world model: online encoder, EMA target encoder, action-conditioned latent predictor.
+
+Embedding space. Every embedding (online, target, predicted) goes through a parameter-free
+LayerNorm over D. We prefer it to l2-normalisation because it fixes the scale (the loss cannot
+fall by shrinking embeddings) while keeping each coordinate O(1) whatever D is, so smooth-L1/L2
+distances, their thresholds, and planning costs mean the same thing for any embed_dim.
+
+Training. With window T = history (k) + rollout_steps (R):
+- teacher forcing: each window of k *online* embeddings of true frames predicts the next *target*
+  embedding (this is where the online encoder gets its gradient);
+- open-loop rollout: from k context embeddings, R steps feeding predictions back, compared with
+  the target embeddings of the true frames.
+
+Planning (`encode` and `rollout`). The predictor is trained to output target-encoder embeddings,
+and in a rollout every step after the first is fed its own (target-space) predictions. So planning
+uses the TARGET encoder for both the context frames and the goal: predictions, context and goal
+then all live in one space. By default (`loss.rollout_context: target`) the rollout term also starts
+from target-encoder context, so training runs exactly the computation planning runs; the online
+and target encoders differ only by the EMA lag, which `monitoring.online_target_distance` tracks.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from typing import Any
+
+import torch
+from torch import nn
+
+from worldjepa import __version__
+from worldjepa.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from worldjepa.models.losses import DISTANCES, InverseDynamicsHead, LossConfig, vcreg_loss
+from worldjepa.models.predictors import Predictor, normalize_embedding
+
+
+class WorldModel(nn.Module):
+    """See the module docstring. Build with `worldjepa.models.build_world_model`."""
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        predictor: Predictor,
+        *,
+        image_size: int,
+        action_dim: int,
+        frameskip: int,
+        history: int,
+        embed_dim: int,
+        loss: LossConfig,
+        config: dict[str, Any],
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.target_encoder = copy.deepcopy(encoder).requires_grad_(False).eval()
+        self.predictor = predictor
+        self.loss_cfg = loss
+        self.history, self.frameskip, self.embed_dim = history, frameskip, embed_dim
+        self.image_size, self.action_dim = image_size, action_dim
+        self.inverse_dynamics = (
+            InverseDynamicsHead(embed_dim, frameskip * action_dim, loss.inverse_dynamics.hidden)
+            if loss.inverse_dynamics.enabled
+            else None
+        )
+        # Everything needed to rebuild this model, plus provenance the trainer fills in.
+        self.meta: dict[str, Any] = {
+            "env_id": None,
+            "image_size": image_size,
+            "action_dim": action_dim,
+            "frameskip": frameskip,
+            "history": history,
+            "train_horizon": None,
+            "config": config,
+            "dataset": None,
+            "worldjepa_version": __version__,
+        }
+
+    def train(self, mode: bool = True) -> "WorldModel":
+        """As nn.Module.train, but the target encoder always stays in eval mode."""
+        super().train(mode)
+        self.target_encoder.eval()
+        return self
+
+    # ----- planning API -----
+
+    def encode(self, pixels: torch.Tensor) -> torch.Tensor:
+        """uint8 [..., S, S, 3] -> [..., D] with the TARGET encoder (the space rollouts predict into)."""
+        return self._embed(self.target_encoder, pixels)
+
+    def rollout(self, z_hist: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Open loop: z_hist [B, k, D], actions [B, H, frameskip*A] -> predicted embeddings [B, H, D]."""
+        k, d, a = self.history, self.embed_dim, self.frameskip * self.action_dim
+        if z_hist.ndim != 3 or z_hist.shape[1:] != (k, d):
+            raise ValueError(
+                f"z_hist has shape {tuple(z_hist.shape)}, expected [B, {k}, {d}]: pass the encoded "
+                f"last history={k} frames, e.g. model.encode(pixels[-{k}:])[None]"
+            )
+        if actions.ndim != 3 or actions.shape[0] != z_hist.shape[0] or actions.shape[2] != a:
+            raise ValueError(
+                f"actions have shape {tuple(actions.shape)}, expected [{z_hist.shape[0]}, H, {a}]: "
+                f"one chunk of frameskip={self.frameskip} x action_dim={self.action_dim} per latent step"
+            )
+        return self.predictor.rollout(z_hist, actions)
+
+    # ----- training API -----
+
+    def training_loss(self, batch: Any, rollout_steps: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """Latent JEPA loss on a Batch (pixels [B, T, S, S, 3] uint8, actions [B, T-1, A']).
+
+        Uses the first history + rollout_steps frames. Returns (scalar loss, python-float metrics).
+        """
+        k, r, cfg = self.history, rollout_steps, self.loss_cfg
+        window = k + r
+        if rollout_steps < 1 or batch.pixels.shape[1] < window:
+            raise ValueError(
+                f"batch has {batch.pixels.shape[1]} frames, but history={k} + rollout_steps={r} "
+                f"needs {window} (rollout_steps >= 1): set the dataset window to {window}"
+            )
+        if batch.actions.shape[-1] != self.frameskip * self.action_dim:
+            raise ValueError(
+                f"batch actions have {batch.actions.shape[-1]} values per step, expected frameskip="
+                f"{self.frameskip} x action_dim={self.action_dim}: build the WindowDataset with the "
+                "model's frameskip"
+            )
+        pixels, actions = batch.pixels[:, :window], batch.actions[:, : window - 1]
+        z_online = self._embed(self.encoder, pixels)  # [B, T, D]
+        with torch.no_grad():
+            z_target = self._embed(self.target_encoder, pixels)
+        targets, step_actions = z_target[:, k:], actions[:, k - 1 :]  # [B, R, D], [B, R, A']
+        distance = DISTANCES[cfg.distance]
+
+        # Teacher forcing: all R windows of k true frames in one batched predictor call.
+        b, d = z_online.shape[0], self.embed_dim
+        windows = z_online.unfold(1, k, 1)[:, :r].transpose(2, 3).reshape(b * r, k, d)
+        tf_pred = self.predictor.step(windows, step_actions.reshape(b * r, -1)).view(b, r, d)
+        tf_loss = distance(tf_pred.float(), targets.float())
+
+        context = (z_target if cfg.rollout_context == "target" else z_online)[:, :k]
+        ro_pred = self.predictor.rollout(context, step_actions)
+        ro_loss = distance(ro_pred.float(), targets.float())
+
+        loss = cfg.teacher_forcing * tf_loss + cfg.rollout * ro_loss
+        metrics = {"tf_loss": tf_loss.item(), "rollout_loss": ro_loss.item()}
+        if cfg.vcreg.enabled:
+            vc = vcreg_loss(z_online, cfg.vcreg)
+            loss = loss + vc
+            metrics["vcreg_loss"] = vc.item()
+        if self.inverse_dynamics is not None:
+            idm = self.inverse_dynamics.loss(z_online, actions)
+            loss = loss + cfg.inverse_dynamics.weight * idm
+            metrics["inverse_dynamics_loss"] = idm.item()
+        metrics["loss"] = loss.item()
+        # Cheap collapse signal: mean over dims of the across-batch std of online embeddings.
+        metrics["z_std"] = z_online.detach().float().reshape(-1, d).std(dim=0).mean().item()
+        return loss, metrics
+
+    @torch.no_grad()
+    def update_target(self, momentum: float) -> None:
+        """EMA step on the target encoder: W_t <- m W_t + (1 - m) W_s."""
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"momentum={momentum} must be in [0, 1] (typical: 0.99-0.999)")
+        for target, online in zip(self.target_encoder.parameters(), self.encoder.parameters()):
+            target.lerp_(online, 1.0 - momentum)
+        for target, online in zip(self.target_encoder.buffers(), self.encoder.buffers()):
+            target.copy_(online)
+
+    # ----- persistence -----
+
+    def save(self, path: str | os.PathLike, training_state: dict | None = None) -> None:
+        """Atomically write a checkpoint (see worldjepa.checkpoint)."""
+        save_checkpoint(path, model=self, training_state=training_state)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> "WorldModel":
+        """Rebuild the model from the checkpoint's stored config and load its weights (eval mode)."""
+        from worldjepa.models.build import build_world_model  # build imports this module
+
+        ckpt = load_checkpoint(path, map_location=map_location)
+        meta = ckpt["meta"]
+        try:
+            model = build_world_model(
+                meta["config"]["model"],
+                meta["config"]["loss"],
+                image_size=meta["image_size"],
+                action_dim=meta["action_dim"],
+                frameskip=meta["frameskip"],
+                history=meta["history"],
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise CheckpointError(
+                f"{path}: cannot rebuild the model from its stored config ({e}): "
+                "the checkpoint is damaged or from an incompatible worldjepa version; retrain"
+            ) from e
+        model.load_weights(ckpt)
+        model.meta = dict(meta)
+        return model.to(map_location).eval()
+
+    def load_weights(self, checkpoint: dict) -> None:
+        """Load a `load_checkpoint` dict into this already-built model (e.g. to resume training).
+
+        If the checkpoint's model config or weights do not fit this model, raises CheckpointError
+        naming the differing config keys and weights, instead of torch's raw state_dict message.
+        """
+        structural = ("image_size", "action_dim", "frameskip", "history")
+        ours = {k: self.meta[k] for k in structural} | {"model": self.meta["config"]["model"]}
+        meta = checkpoint["meta"]
+        theirs = {k: meta.get(k) for k in structural} | {"model": meta.get("config", {}).get("model")}
+        config_diff = _dict_diff(theirs, ours)
+
+        state, own = checkpoint["model"], self.state_dict()
+        weight_diff = sorted(own.keys() ^ state.keys()) + sorted(
+            k for k in own.keys() & state.keys() if own[k].shape != state[k].shape
+        )
+        if config_diff or weight_diff:
+            raise CheckpointError(
+                "checkpoint was trained with a different model config "
+                f"(differing keys, checkpoint vs this model: {config_diff or 'none'}; "
+                f"differing weights: {weight_diff[:8] or 'none'}): build the model from the "
+                "checkpoint's meta['config'] (WorldModel.load does this) or retrain"
+            )
+        self.load_state_dict(state)
+
+    # ----- helpers -----
+
+    def _embed(self, encoder: nn.Module, pixels: torch.Tensor) -> torch.Tensor:
+        lead = pixels.shape[:-3]
+        z = encoder(pixels.reshape(-1, *pixels.shape[-3:]))
+        return normalize_embedding(z).reshape(*lead, self.embed_dim)
+
+
+def _dict_diff(a: Any, b: Any, prefix: str = "") -> list[str]:
+    """Dotted keys where nested dicts a and b differ, as 'key: a_value vs b_value'."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for key in sorted(a.keys() | b.keys(), key=str)
+                for d in _dict_diff(a.get(key), b.get(key), f"{prefix}{key}.")]
+    return [] if a == b else [f"{prefix.rstrip('.')}: {a!r} vs {b!r}"]
