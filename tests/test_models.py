@@ -25,6 +25,15 @@ ENCODER_NAMES = ("cnn", "vit")
 PREDICTOR_NAMES = ("mlp", "gru", "transformer")
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models gain nothing from 2 threads, and 2-thread torch slows 10x+ when other processes share the cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def yaml_model_cfg(encoder: str = "cnn", predictor: str = "mlp", **encoder_overrides) -> dict:
     """The shipped yaml configs, as Hydra would compose them under `model`."""
     enc = OmegaConf.to_container(OmegaConf.load(CONFIGS / f"model/encoder/{encoder}.yaml"))

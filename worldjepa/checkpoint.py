@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -69,11 +70,13 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
             "(e.g. runs/<name>/last.pt)"
         )
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch warns about foreign pickle protocols; the error says enough
+            warnings.simplefilter("ignore")
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # any decoding failure means the same thing to the caller
         raise CheckpointError(
-            f"{path} is not a readable worldjepa checkpoint ({type(e).__name__}: {str(e)[:200]}): "
-            "it may be truncated or a different kind of file; pass a .pt written by `worldjepa train`"
+            f"{path} is not a readable worldjepa checkpoint ({_load_failure(e)}): it may be truncated or a "
+            "different kind of file (nothing in it was run); pass a .pt written by `worldjepa train`"
         ) from e
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(
@@ -89,6 +92,14 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if missing:
         raise CheckpointError(f"{path} lacks {sorted(missing)}: the file is damaged; retrain or re-save")
     return ckpt
+
+
+def _load_failure(error: Exception) -> str:
+    """torch's load error in one short line, without its advice to retry with weights_only=False
+    (which would run whatever code a hostile file holds)."""
+    text = str(error).split("WeightsUnpickler error: ")[-1]
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return f"{type(error).__name__}: {first.split('. ')[0][:200]}"
 
 
 def check_compatible(

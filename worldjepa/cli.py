@@ -6,9 +6,11 @@ CLI works from any directory, and hands it to one plain ``run(cfg)`` function.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 # command -> (primary config name, "module:function", one-line help)
@@ -35,6 +37,62 @@ def usage() -> str:
     return "\n".join(lines)
 
 
+# What to do about OS errors whose own message does not say it (a rerun resumes: writes are atomic).
+_FREE_SPACE = "free some space (or pass out= on another disk) and rerun the same command"
+_OS_ERROR_FIXES = {
+    errno.ENOSPC: f"the disk is full: {_FREE_SPACE}",
+    errno.EDQUOT: f"the disk quota is used up: {_FREE_SPACE}",
+    errno.EROFS: "the file system is read-only: pass a writable out=PATH",
+}
+
+
+def describe_error(err: Exception) -> str:
+    """The one line `worldjepa` prints for a user-fixable error: its message, plus the fix where known."""
+    fix = _OS_ERROR_FIXES.get(err.errno) if isinstance(err, OSError) else None
+    message = f"{err}: {fix}" if fix else str(err)
+    return " ".join(line.strip() for line in message.splitlines() if line.strip())
+
+
+def _one_line(err: Exception) -> str:
+    """Hydra's composition errors as one line; an unknown config-group option lists the valid ones."""
+    from hydra.errors import MissingConfigException
+
+    if isinstance(err, MissingConfigException) and err.missing_cfg_file and err.options:
+        group, _, name = err.missing_cfg_file.rpartition("/")
+        return f"unknown {group} {name!r}: valid choices are {', '.join(err.options)} (e.g. {group}={err.options[0]})"
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    if lines and lines[-1].startswith("To append to your config use +"):  # the key does not exist
+        return f"unknown key {lines[-1].split('+', 1)[1].split('=')[0]!r}: check its spelling"
+    return " ".join(line for line in lines if not line.startswith(("Config search path", "provider=")))
+
+
+def precheck(command: str, config_name: str, overrides: list[str]) -> None:
+    """Compose the config and create its ``out`` dir before Hydra does, exiting with one clear line
+    on a bad override, a missing required value or an unwritable ``out`` (where Hydra would print a
+    multi-line report or a traceback)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+            cfg = compose(config_name, overrides=overrides)
+        missing = sorted(OmegaConf.missing_keys(cfg))
+        out = Path(str(cfg.out)) if not missing else None
+    except (HydraException, OmegaConfBaseException) as err:
+        sys.exit(f"worldjepa {command}: error: {_one_line(err)} (`worldjepa {command} --help` lists the keys)")
+    if missing:
+        wanted = " ".join(f"{key}=..." for key in missing)
+        sys.exit(f"worldjepa {command}: error: missing {', '.join(missing)}: pass {wanted}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):  # an existing but read-only dir fails here
+            pass
+    except OSError as err:
+        sys.exit(f"worldjepa {command}: error: out={out} is not writable ({err.strerror}): pass a writable out=PATH")
+
+
 def _resolve(target: str):
     module, func = target.split(":")
     return getattr(importlib.import_module(module), func)
@@ -54,6 +112,8 @@ def main(argv: list[str] | None = None) -> None:
         rest[0] = f"path={rest[0]}"
     os.environ.setdefault("WANDB_MODE", "offline")
     config_name, target, _ = COMMANDS[command]
+    if not any(arg.startswith("-") for arg in rest):  # --help, --cfg job, -m: Hydra's own modes
+        precheck(command, config_name, rest)
 
     import hydra
     from omegaconf import DictConfig
@@ -63,7 +123,11 @@ def main(argv: list[str] | None = None) -> None:
             _resolve(target)(cfg)
         except (ValueError, OSError) as err:
             # Bad input is the user's to fix: one clear line beats a traceback through Hydra.
-            sys.exit(f"worldjepa {command}: error: {err}")
+            sys.exit(f"worldjepa {command}: error: {describe_error(err)}")
+        except KeyboardInterrupt:
+            # Every command writes atomically and resumes, so an interrupt loses only work in flight.
+            print(f"\nworldjepa {command}: interrupted; rerun the same command to resume.", file=sys.stderr)
+            sys.exit(130)
 
     sys.argv = [f"worldjepa {command}", *rest]
     hydra.main(config_path=CONFIG_DIR, config_name=config_name, version_base="1.3")(task)()

@@ -1,41 +1,18 @@
-"""Evaluation records: per-episode rows (episodes.csv), resume bookkeeping, summary statistics, atomic writes."""
+"""Evaluation records: per-episode rows (episodes.csv), resume bookkeeping, summary statistics (written atomically)."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import math
 import os
-import uuid
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temp path beside `path` (same suffix, so writers that sniff it work); on success fsync it
-    and `os.replace` it onto `path`, so readers never see a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex}.tmp{path.suffix}")
-    try:
-        yield tmp
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Atomically replace `path` with `text`."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
+from worldjepa.atomic import write_text_atomic
 
 
 @dataclass

@@ -23,9 +23,10 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+from worldjepa.atomic import write_text_atomic
 from worldjepa.costs import check_cost_options, latent_cost, oracle_cost
 from worldjepa.data.collector import make_env, resolve_env_config
-from worldjepa.eval_records import EpisodeRecord, read_episodes, summarize, write_episodes, write_text_atomic
+from worldjepa.eval_records import EpisodeRecord, read_episodes, summarize, write_episodes
 from worldjepa.eval_tasks import PROTOCOL_VERSION, Task, check_protocol, make_tasks
 from worldjepa.planners import MPCController, Planner, make_planner
 
@@ -148,8 +149,9 @@ def setup(
             )
         frameskip = model.frameskip
     else:
-        frameskip = frameskip or planner_cfg.get("frameskip")
-    horizon = horizon or planner_cfg.get("horizon")
+        frameskip = planner_cfg.get("frameskip") if frameskip is None else frameskip
+    # Only null falls back to the planner config: horizon=0 is a mistake to report, not "use the default".
+    horizon = planner_cfg.get("horizon") if horizon is None else horizon
     if not frameskip or not horizon or frameskip < 1 or horizon < 1:
         raise ValueError(
             f"frameskip={frameskip}, horizon={horizon}: both must be positive; set them on the command line "
@@ -279,9 +281,11 @@ def _read_traces(path: Path) -> dict[tuple[int, int], dict]:
 
 def _write_outputs(out: Path, records: dict, traces: dict, header: dict, seeds: Sequence[int], wanted: set) -> dict:
     kept = [r for key, r in records.items() if key in wanted]
-    write_episodes(out / "episodes.csv", kept)
     lines = [json.dumps(traces[k]) for k in sorted(traces) if k in wanted]
+    # Traces first: episodes.csv is the resume index, so an episode counts as done only once its
+    # trace is on disk (a kill between the two writes reruns it instead of losing its trace).
     write_text_atomic(out / "traces.jsonl", "\n".join(lines) + "\n")
+    write_episodes(out / "episodes.csv", kept)
     results = {**header, **summarize(kept), "complete": len(kept) == len(wanted)}
     if len(seeds) > 1:
         results["per_seed"] = {str(sd): summarize([r for r in kept if r.seed == sd]) for sd in seeds}
@@ -316,8 +320,11 @@ def evaluate(
     protocol, cost, seeds = dict(_plain(protocol)), dict(_plain(cost)), [int(sd) for sd in _plain(seeds)]
     check_cost_options(cost["reduction"], cost["metric"])
     check_protocol(protocol, require_dataset=False)
-    if episodes < 1 or batch < 1 or not seeds:
-        raise ValueError(f"episodes={episodes}, batch={batch}, seeds={seeds}: need episodes >= 1, batch >= 1, one seed or more")
+    if episodes < 1 or batch < 1 or not seeds or videos < 0:
+        raise ValueError(
+            f"episodes={episodes}, batch={batch}, seeds={seeds}, videos={videos}: need episodes >= 1, batch >= 1, "
+            "one seed or more and videos >= 0"
+        )
     budget = protocol["budget"]
     s = setup(env, planner, checkpoint, horizon, frameskip, budget, device, seeds[0])
     if protocol.get("goal_source") == "dataset" and not protocol.get("dataset"):

@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from worldjepa.eval_records import atomic_path
+from worldjepa.atomic import atomic_path
 
 
 def _figure():

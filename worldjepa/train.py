@@ -108,7 +108,8 @@ def divergence(loss: float, raw_norm: float, max_norm: float) -> str | None:
 
 def check_config(cfg: DictConfig) -> None:
     """Reject counts and intervals that would break the loop, naming the key to fix."""
-    for key in ("steps", "batch_size", "log_every", "eval_every", "ckpt_every"):
+    keys = ("steps", "batch_size", "history", "rollout_steps", "frameskip", "log_every", "eval_every", "ckpt_every")
+    for key in keys:
         value = cfg[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{key}={value!r} must be a positive integer: pass e.g. {key}=100")
@@ -169,6 +170,8 @@ def train(cfg: DictConfig, info: DistInfo) -> dict:
         raise ValueError(f"val_fraction={cfg.val_fraction} leaves no held-out episode for evaluation: pass val_fraction=0.1")
     window = cfg.history + cfg.rollout_steps
     train_set = WindowDataset(cfg.data, window=window, frameskip=cfg.frameskip, episodes=train_eps)
+    # Check the held-out episodes too (damaged files, NaN) now, rather than at the first evaluation.
+    WindowDataset(cfg.data, window=1, episodes=val_eps)
 
     # ---- model (meta carries everything needed to rebuild it and where its data came from)
     model = build_world_model(

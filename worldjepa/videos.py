@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-from worldjepa.eval_records import atomic_path
+from worldjepa.atomic import atomic_path
 
 # 3x5 glyphs, rows top to bottom concatenated ("1" = ink).
 _GLYPHS = {

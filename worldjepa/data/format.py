@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from worldjepa.atomic import fsync_dir, is_temp_file, write_json_atomic
+
 FORMAT = "worldjepa-dataset"
 FORMAT_VERSION = 1
 META_FILE = "meta.json"
@@ -49,31 +51,11 @@ def episode_name(index: int) -> str:
     return f"{index:06d}"
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _save_npy(path: Path, array: np.ndarray) -> None:
     with open(path, "wb") as f:
         np.save(f, array, allow_pickle=False)
         f.flush()
         os.fsync(f.fileno())
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write ``obj`` as JSON to ``path`` via a temp file in the same dir and ``os.replace``."""
-    path = Path(path)
-    tmp = path.with_name(f"{TEMP_PREFIX}{path.name}-{uuid.uuid4().hex}")
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def check_episode_arrays(arrays: Mapping[str, np.ndarray]) -> int:
@@ -117,7 +99,7 @@ def write_episode(root: str | os.PathLike, index: int, arrays: Mapping[str, np.n
     try:
         for name in ARRAYS:
             _save_npy(tmp / f"{name}.npy", np.ascontiguousarray(arrays[name]))
-        _fsync_dir(tmp)
+        fsync_dir(tmp)
         try:
             os.rename(tmp, final)
         except OSError:
@@ -128,7 +110,7 @@ def write_episode(root: str | os.PathLike, index: int, arrays: Mapping[str, np.n
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _fsync_dir(episodes)
+    fsync_dir(episodes)
     return True
 
 
@@ -171,9 +153,11 @@ def _describe(value: Any) -> str:
 
 def _only_hydra_outputs(root: Path) -> bool:
     """True if ``root`` holds no files but Hydra's (``.hydra/``, ``*.log``), which the CLI writes into
-    its ``out`` dir before a command runs (``worldjepa inspect`` on a missing path leaves some too)."""
+    its ``out`` dir before a command runs (``worldjepa inspect`` on a missing path leaves some too),
+    and temp files of a killed ``meta.json`` write."""
     return not any(
-        path.is_file() and ".hydra" not in path.parts and path.suffix != ".log" for path in root.rglob("*")
+        path.is_file() and ".hydra" not in path.parts and path.suffix != ".log" and not is_temp_file(path)
+        for path in root.rglob("*")
     )
 
 

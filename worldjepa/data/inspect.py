@@ -6,8 +6,6 @@ episodes side by side into ``out`` (default ``PATH/inspect``).
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +13,8 @@ import imageio.v3 as iio
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from worldjepa.data.format import TEMP_PREFIX, EpisodeStore, open_dataset, write_json_atomic
+from worldjepa.atomic import atomic_path, write_json_atomic
+from worldjepa.data.format import EpisodeStore, open_dataset
 
 _SEPARATOR = 255  # white gutter between tiles
 
@@ -129,10 +128,8 @@ def _print_summary(summary: dict) -> None:
 
 
 def _write_image(path: Path, image: np.ndarray, **kwargs: Any) -> None:
-    # Temp name keeps the extension so imageio picks the same format; then an atomic replace.
-    tmp = path.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex[:8]}-{path.name}")
-    iio.imwrite(tmp, image, **kwargs)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:  # the temp name keeps the extension, so imageio picks the same format
+        iio.imwrite(tmp, image, **kwargs)
 
 
 def run(cfg: DictConfig | dict) -> dict:

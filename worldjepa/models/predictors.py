@@ -24,6 +24,7 @@ class Predictor(nn.Module):
         self.embed_dim, self.action_dim, self.history = embed_dim, action_dim, history
 
     def delta(self, z_hist: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """[B, k, D], [B, A'] -> [B, D]: the change from z_t (before re-normalisation)."""
         raise NotImplementedError
 
     def step(self, z_hist: torch.Tensor, action: torch.Tensor) -> torch.Tensor:

@@ -9,7 +9,11 @@ Training. With window T = history (k) + rollout_steps (R):
 - teacher forcing: each window of k *online* embeddings of true frames predicts the next *target*
   embedding (this is where the online encoder gets its gradient);
 - open-loop rollout: from k context embeddings, R steps feeding predictions back, compared with
-  the target embeddings of the true frames.
+  the target embeddings of the true frames;
+- regularisers on the online embeddings (both on in configs/loss/default.yaml): inverse dynamics
+  (predict a_t from z_t, z_{t+1}) and a weak VCReg. Without them the EMA/predictor pair alone left
+  the embeddings nearly constant across frames on a moving-dot video (per-dim std ~0.005), where
+  the prediction loss is trivially ~0; with them rollouts beat copy-last-frame by >10x there.
 
 Planning (`encode` and `rollout`). The predictor is trained to output target-encoder embeddings,
 and in a rollout every step after the first is fed its own (target-space) predictions. So planning
@@ -199,7 +203,8 @@ class WorldModel(nn.Module):
         """Load a `load_checkpoint` dict into this already-built model (e.g. to resume training).
 
         If the checkpoint's model config or weights do not fit this model, raises CheckpointError
-        naming the differing config keys and weights, instead of torch's raw state_dict message.
+        naming the differing config keys and weights, instead of torch's raw state_dict message;
+        likewise for weights holding NaN or inf.
         """
         structural = ("image_size", "action_dim", "frameskip", "history")
         ours = {k: self.meta[k] for k in structural} | {"model": self.meta["config"]["model"]}
@@ -217,6 +222,12 @@ class WorldModel(nn.Module):
                 f"(differing keys, checkpoint vs this model: {config_diff or 'none'}; "
                 f"differing weights: {weight_diff[:8] or 'none'}): build the model from the "
                 "checkpoint's meta['config'] (WorldModel.load does this) or retrain"
+            )
+        non_finite = sorted(k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all())
+        if non_finite:
+            raise CheckpointError(
+                f"checkpoint weights {non_finite[:8]} hold NaN or inf (a damaged file, or a run that diverged): "
+                "use an earlier checkpoint or retrain"
             )
         self.load_state_dict(state)
 

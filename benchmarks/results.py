@@ -1,0 +1,69 @@
+"""Success-rate benchmark: collect -> train -> evaluate random / oracle / CEM / MPPI on one task.
+
+Writes ``<out>/<task>/results.json`` with every planner's success rate, CI and timing. Each stage
+resumes, so an interrupted run continues. Example (the figures in benchmarks/results.md)::
+
+    python benchmarks/results.py --task two_room --episodes 50 --seeds 0 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from hydra import initialize_config_dir
+from omegaconf import OmegaConf
+
+from worldjepa.cli import CONFIG_DIR
+from worldjepa.data.collector import run as collect
+from worldjepa.atomic import write_json_atomic
+from worldjepa.evaluate import run as plan
+from worldjepa.quickstart import stage_config
+from worldjepa.train import run as train
+
+PLANNERS = ("random", "oracle", "cem", "mppi")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task", default="two_room", help="env config name: two_room | reacher | push")
+    parser.add_argument("--out", default="benchmarks/out", help="root of datasets, runs and evals")
+    parser.add_argument("--collect-episodes", type=int, default=200)
+    parser.add_argument("--train-steps", type=int, default=1000)
+    parser.add_argument("--episodes", type=int, default=50, help="evaluation episodes per seed")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--budget", type=int, default=100, help="env steps per episode")
+    parser.add_argument("--planners", nargs="+", default=list(PLANNERS), choices=PLANNERS)
+    parser.add_argument("--oracle-episodes", type=int, default=None, help="fewer episodes for the slow oracle")
+    args = parser.parse_args()
+
+    root = Path(args.out) / args.task
+    data, run_dir = root / "data", root / "run"
+    env = f"env={args.task}"
+    no_settings = OmegaConf.create({})
+    report: dict = {"task": args.task, "args": vars(args), "planners": {}}
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        started = time.perf_counter()
+        collect(stage_config("collect", no_settings, env, f"out={data}", f"episodes={args.collect_episodes}", "progress=false"))
+        train(stage_config("train", no_settings, f"data={data}", f"out={run_dir}", f"steps={args.train_steps}", "logger=none"))
+        report["train_seconds"] = time.perf_counter() - started
+        report["train_metrics"] = json.loads((run_dir / "metrics.json").read_text())
+        for name in args.planners:
+            episodes = args.oracle_episodes if name == "oracle" and args.oracle_episodes else args.episodes
+            overrides = [
+                env, f"planner={name}", f"out={root / ('eval_' + name)}", f"episodes={episodes}",
+                f"batch={episodes}", f"budget={args.budget}", f"seeds=[{','.join(map(str, args.seeds))}]",
+                "protocol.goal_source=env", "videos=2", "progress=false",
+            ]
+            if name in ("cem", "mppi"):
+                overrides.append(f"checkpoint={run_dir / 'last.pt'}")
+            results = plan(stage_config("plan", no_settings, *overrides))
+            report["planners"][name] = {k: v for k, v in results.items() if k != "config"}
+            write_json_atomic(root / "results.json", report)
+    print(json.dumps({k: v["success_rate"] for k, v in report["planners"].items()}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

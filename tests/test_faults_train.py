@@ -1,0 +1,124 @@
+"""Fault matrix, training: repeated kill -9 at random times and a full disk while a checkpoint is
+written (the rerun must reach exactly the uninterrupted run's weights), and resuming a run with a
+dataset of another env.
+
+Covered elsewhere (test_train.py): kill -9 while a checkpoint temp file is half written, exact
+resume after an interrupt, NaN loss, exploding embeddings, resume with another model config.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import FAULT_ENV, TINY_TRAIN, WORLDJEPA, train_cfg
+
+import worldjepa.checkpoint
+from worldjepa.checkpoint import load_checkpoint
+from worldjepa.data import collect
+from worldjepa.train import run
+
+STEPS = 40
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(fault_dataset, tmp_path_factory) -> dict[str, torch.Tensor]:
+    """Final weights (EMA target included) of a 40-step run that nothing interrupted."""
+    out = tmp_path_factory.mktemp("train_clean") / "run"
+    run(train_cfg(fault_dataset, out, f"steps={STEPS}", "ckpt_every=10"))
+    return load_checkpoint(out / "last.pt")["model"]
+
+
+def assert_finished_like(out: Path, reference: dict[str, torch.Tensor]) -> None:
+    ckpt = load_checkpoint(out / "last.pt")
+    assert ckpt["training_state"]["step"] == STEPS
+    assert ckpt["model"].keys() == reference.keys()
+    for name, value in reference.items():
+        torch.testing.assert_close(ckpt["model"][name], value, rtol=0, atol=1e-6, msg=name)
+    assert (out / "metrics.json").exists()
+    assert not list(out.glob(".last.pt.*.tmp")), "temp files of killed checkpoint writes are left"
+
+
+def saved_step(out: Path) -> int:
+    """The step of out/last.pt, 0 before the first checkpoint."""
+    return load_checkpoint(out / "last.pt")["training_state"]["step"] if (out / "last.pt").exists() else 0
+
+
+def test_repeated_kill_9_at_random_times_then_resume_reaches_the_uninterrupted_weights(
+    fault_dataset, tmp_path, uninterrupted
+):
+    out = tmp_path / "run"
+    args = [*WORLDJEPA, "train", f"data={fault_dataset}", f"out={out}", *TINY_TRAIN, f"steps={STEPS}", "ckpt_every=1"]
+    rng = random.Random(0)
+    steps_at_kill = []
+    for _ in range(2):
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            before = saved_step(out)
+            deadline = time.monotonic() + 120
+            # Wait until this run has made progress, then kill at a random moment (mid-step or mid-write).
+            while saved_step(out) <= before:
+                assert proc.poll() is None and time.monotonic() < deadline, "training ended before it could be killed"
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0.0, 0.3))
+            assert proc.poll() is None, "training ended before it could be killed"
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        steps_at_kill.append(saved_step(out))
+    assert steps_at_kill[0] < steps_at_kill[1] < STEPS, steps_at_kill
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"resuming {out} from step {steps_at_kill[1]}" in proc.stdout
+    assert_finished_like(out, uninterrupted)
+
+
+def test_disk_full_while_writing_a_checkpoint_keeps_the_previous_one_then_resumes(
+    fault_dataset, tmp_path, monkeypatch, uninterrupted
+):
+    real_save, calls = torch.save, []
+
+    def save_filling_the_disk(obj, f, *args, **kwargs):
+        calls.append(1)
+        if len(calls) != 2:  # the step-10 checkpoint lands, the step-20 one hits a full disk
+            return real_save(obj, f, *args, **kwargs)
+        f.write(b"\0" * 1000)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(worldjepa.checkpoint.torch, "save", save_filling_the_disk)
+    out = tmp_path / "run"
+    with pytest.raises(OSError, match="No space left on device"):
+        run(train_cfg(fault_dataset, out, f"steps={STEPS}", "ckpt_every=10"))
+    monkeypatch.undo()
+    assert load_checkpoint(out / "last.pt")["training_state"]["step"] == 10
+    assert not list(out.glob(".last.pt.*")), "the failed write left a temp file"
+    assert not (out / "metrics.json").exists()
+    run(train_cfg(fault_dataset, out, f"steps={STEPS}", "ckpt_every=10"))
+    assert_finished_like(out, uninterrupted)
+
+
+def test_checkpoints_are_written_atomically(fault_dataset, tmp_path, atomic_spy):
+    out = tmp_path / "run"
+    run(train_cfg(fault_dataset, out, "steps=2"))
+    atomic_spy.assert_atomic(out / "last.pt")
+    atomic_spy.assert_atomic(out / "metrics.json")
+
+
+def test_resuming_a_run_with_a_dataset_of_another_env_is_refused(fault_dataset, tmp_path):
+    reacher = tmp_path / "reacher"
+    env = {"name": "reacher", "id": "worldjepa/Reacher-v0", "kwargs": FAULT_ENV["kwargs"]}
+    collect(env, "random", 5, reacher, workers=1, episode_steps=10, progress=False)
+    out = tmp_path / "run"
+    run(train_cfg(fault_dataset, out, "steps=2"))
+    with pytest.raises(ValueError, match=r"worldjepa/TwoRoom-v0.*worldjepa/Reacher-v0.*out="):
+        run(train_cfg(reacher, out, "steps=4"))
+    assert load_checkpoint(out / "last.pt")["training_state"]["step"] == 2
