@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -61,6 +64,25 @@ def fault_checkpoint(fault_dataset, tmp_path_factory) -> Path:
 def run_cli(*args: str, timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:
     """Run `worldjepa ARGS` in a subprocess and capture its text output."""
     return subprocess.run([*WORLDJEPA, *args], capture_output=True, text=True, timeout=timeout, **kwargs)
+
+
+def sigkill_when(proc: subprocess.Popen, ready: Callable[[], bool], timeout: float, settle: float = 0.0) -> None:
+    """Poll until ``ready()``, wait ``settle`` s more, then kill -9 ``proc`` and reap it.
+
+    Fails the test if the process ends (or the timeout passes) before it could be killed.
+    """
+    try:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            assert proc.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
+            time.sleep(0.001)
+        time.sleep(settle)
+        assert proc.poll() is None, "the run ended before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
 
 
 def error_lines(proc: subprocess.CompletedProcess) -> list[str]:

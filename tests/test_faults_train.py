@@ -9,16 +9,13 @@ resume after an interrupt, NaN loss, exploding embeddings, resume with another m
 from __future__ import annotations
 
 import errno
-import os
 import random
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import FAULT_ENV, TINY_TRAIN, WORLDJEPA, train_cfg
+from conftest import FAULT_ENV, TINY_TRAIN, WORLDJEPA, sigkill_when, train_cfg
 
 import worldjepa.checkpoint
 from worldjepa.checkpoint import load_checkpoint
@@ -60,20 +57,9 @@ def test_repeated_kill_9_at_random_times_then_resume_reaches_the_uninterrupted_w
     steps_at_kill = []
     for _ in range(2):
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            before = saved_step(out)
-            deadline = time.monotonic() + 120
-            # Wait until this run has made progress, then kill at a random moment (mid-step or mid-write).
-            while saved_step(out) <= before:
-                assert proc.poll() is None and time.monotonic() < deadline, "training ended before it could be killed"
-                time.sleep(0.005)
-            time.sleep(rng.uniform(0.0, 0.3))
-            assert proc.poll() is None, "training ended before it could be killed"
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+        before = saved_step(out)
+        # Once this run has made progress, kill it at a random moment (mid-step or mid-write).
+        sigkill_when(proc, lambda: saved_step(out) > before, timeout=120, settle=rng.uniform(0.0, 0.3))
         steps_at_kill.append(saved_step(out))
     assert steps_at_kill[0] < steps_at_kill[1] < STEPS, steps_at_kill
     proc = subprocess.run(args, capture_output=True, text=True, timeout=300)

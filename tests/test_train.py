@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +25,7 @@ from worldjepa.models import CollapseError, WorldModel
 from worldjepa.train import TrainingDivergedError, run
 from worldjepa.training.sampling import StepBatchSampler, step_batch
 from worldjepa.training.schedules import ema_momentum, learning_rate
+from conftest import sigkill_when
 
 WORLDJEPA = Path(sys.executable).parent / "worldjepa"
 # Small and fast: 32 px frames, batches of 8, few frames for the probe, no logger, one thread
@@ -241,19 +240,12 @@ def test_kill_9_while_writing_a_checkpoint_leaves_the_previous_one_usable(datase
     out = tmp_path / "killed"
     args = [f"data={dataset}", f"out={out}", *FAST, "steps=100000", "ckpt_every=1"]
     proc = subprocess.Popen([WORLDJEPA, "train", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 180
-        # Kill while a checkpoint temp file is partly written, after a first checkpoint landed.
-        while time.monotonic() < deadline and proc.poll() is None:
-            if (out / "last.pt").exists() and any(is_temp_file(p) and _size(p) > 0 for p in out.iterdir()):
-                break
-            time.sleep(0.001)
-        assert proc.poll() is None, "the run ended before it could be killed"
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    # Kill while a checkpoint temp file is partly written, after a first checkpoint landed.
+    sigkill_when(
+        proc,
+        lambda: (out / "last.pt").exists() and any(is_temp_file(p) and _size(p) > 0 for p in out.iterdir()),
+        timeout=180,
+    )
     step = load_checkpoint(out / "last.pt")["training_state"]["step"]
     assert step >= 1
     result = run(make_cfg(dataset, out, f"steps={step + 2}"))
