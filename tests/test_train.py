@@ -193,11 +193,15 @@ def test_exploding_embeddings_stop_before_any_checkpoint(dataset, tmp_path):
 def test_collapse_detector_warns_or_stops(dataset, tmp_path, caplog):
     # Threshold far above any real spread: the detector must fire.
     with caplog.at_level("WARNING", logger="worldjepa.train"):
-        run(make_cfg(dataset, tmp_path / "warn", "steps=5", "collapse.threshold=10"))
+        run(make_cfg(dataset, tmp_path / "warn", "steps=5", "collapse.threshold=10", "collapse.after=0"))
     assert "step 5: EMBEDDING COLLAPSE" in caplog.text
     assert (tmp_path / "warn" / "last.pt").exists()
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="worldjepa.train"):  # before collapse.after: no false alarm
+        run(make_cfg(dataset, tmp_path / "early", "steps=5", "collapse.threshold=10", "collapse.after=5"))
+    assert "EMBEDDING COLLAPSE" not in caplog.text
     with pytest.raises(CollapseError, match="stopped at step 5 .collapse.stop=true.*EMBEDDING COLLAPSE"):
-        run(make_cfg(dataset, tmp_path / "stop", "steps=10", "collapse.threshold=10", "collapse.stop=true"))
+        run(make_cfg(dataset, tmp_path / "stop", "steps=10", "collapse.threshold=10", "collapse.stop=true", "collapse.after=0"))
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on machines without CUDA")

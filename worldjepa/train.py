@@ -281,10 +281,9 @@ def train(cfg: DictConfig, info: DistInfo) -> dict:
                 logged |= {f"collapse/{k}": v for k, v in health.items()}
                 logger.log(logged, step=done)
                 sums, sums_count = {}, 0
-                warning = check_collapse(health, cfg.collapse.threshold)
+                warning = check_collapse(health, cfg.collapse.threshold) if done > cfg.collapse.after else None
                 if warning:
                     log.warning("step %d: %s", done, warning)
-                    tqdm.write(f"WARNING step {done}: {warning}")
                     if cfg.collapse.stop:
                         raise CollapseError(f"stopped at step {done} (collapse.stop=true): {warning}")
 
