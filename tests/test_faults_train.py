@@ -18,6 +18,7 @@ import torch
 from conftest import FAULT_ENV, TINY_TRAIN, WORLDJEPA, sigkill_when, train_cfg
 
 import worldjepa.checkpoint
+from worldjepa.atomic import is_temp_file
 from worldjepa.checkpoint import load_checkpoint
 from worldjepa.data import collect
 from worldjepa.train import run
@@ -40,7 +41,7 @@ def assert_finished_like(out: Path, reference: dict[str, torch.Tensor]) -> None:
     for name, value in reference.items():
         torch.testing.assert_close(ckpt["model"][name], value, rtol=0, atol=1e-6, msg=name)
     assert (out / "metrics.json").exists()
-    assert not list(out.glob(".last.pt.*.tmp")), "temp files of killed checkpoint writes are left"
+    assert not [p for p in out.iterdir() if is_temp_file(p)], "temp files of killed checkpoint writes are left"
 
 
 def saved_step(out: Path) -> int:

@@ -6,12 +6,13 @@ A checkpoint is a dict {format, format_version, meta, model, training_state} wri
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from worldjepa.atomic import atomic_path
 
 FORMAT = "worldjepa-checkpoint"
 FORMAT_VERSION = 1
@@ -29,8 +30,6 @@ def save_checkpoint(
     The file is read back with weights_only=True before it replaces `path`, so a checkpoint that
     load_checkpoint could not read (e.g. arbitrary objects in training_state) is never written.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -38,12 +37,9 @@ def save_checkpoint(
         "model": model.state_dict(),
         "training_state": training_state,
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(payload, f)
+        f.flush()
         try:
             torch.load(tmp, map_location="cpu", weights_only=True)
         except Exception as e:
@@ -51,10 +47,6 @@ def save_checkpoint(
                 f"refusing to write {path}: it would not load with weights_only=True ({e}); "
                 "keep meta and training_state to tensors, numbers, strings, lists and dicts"
             ) from e
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
