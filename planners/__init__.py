@@ -7,6 +7,7 @@ from typing import Any
 from .base import BestSoFar, CostFn, PlanResult, Planner
 from .cem import CEM
 from .gradient import GradientPlanner
+from .held import HeldChunkPlanner, hold_chunks
 from .mpc import MPCController, shift_warm_start, split_chunks
 from .mppi import MPPI
 from .sampling import GaussianPlanner
@@ -29,5 +30,5 @@ def make_planner(name: str, *, horizon: int, action_dim: int, **hparams: Any) ->
 
 __all__ = [
     "CEM", "MPPI", "GradientPlanner", "RandomPlanner", "GaussianPlanner", "Planner", "PlanResult", "CostFn", "BestSoFar",
-    "MPCController", "shift_warm_start", "split_chunks", "PLANNERS", "make_planner",
+    "MPCController", "HeldChunkPlanner", "hold_chunks", "shift_warm_start", "split_chunks", "PLANNERS", "make_planner",
 ]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import FAULT_ENV, TINY_TRAIN, WORLDJEPA, sigkill_when, train_cfg
+from conftest import FAULT_ENV, TINY_TRAIN, WORLDJEPA, error_lines, run_cli, sigkill_when, train_cfg
 
 import worldjepa.checkpoint
 from worldjepa.atomic import is_temp_file
@@ -109,3 +109,13 @@ def test_resuming_a_run_with_a_dataset_of_another_env_is_refused(fault_dataset, 
     with pytest.raises(ValueError, match=r"worldjepa/TwoRoom-v0.*worldjepa/Reacher-v0.*out="):
         run(train_cfg(reacher, out, "steps=4"))
     assert load_checkpoint(out / "last.pt")["training_state"]["step"] == 2
+
+
+def test_diverged_training_through_the_cli_ends_in_one_error_line_not_a_traceback(fault_dataset, tmp_path):
+    out = tmp_path / "run"
+    proc = run_cli("train", f"data={fault_dataset}", f"out={out}", *TINY_TRAIN, "steps=2", "guard.max_embed_norm=1e-3")
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    last = error_lines(proc)[-1]
+    assert last.startswith("worldjepa train: error: training diverged at step 0: exploding embeddings"), last
+    assert "Fix:" in last and not (out / "last.pt").exists()

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from worldjepa.planners import (
-    CEM, MPPI, GradientPlanner, MPCController, RandomPlanner, make_planner, shift_warm_start, split_chunks,
+    CEM, MPPI, GradientPlanner, HeldChunkPlanner, MPCController, RandomPlanner, hold_chunks, make_planner, shift_warm_start,
+    split_chunks,
 )
 
 H, A = 4, 2
@@ -161,6 +162,32 @@ def test_split_chunks_orders_env_actions():
     assert split_chunks(plan, 2).tolist() == [[[1, 2], [3, 4], [5, 6], [7, 8]]]
     with pytest.raises(ValueError, match="multiple"):
         split_chunks(plan, 3)
+
+
+def test_hold_chunks_repeats_each_step_action_in_execution_order():
+    plan = torch.tensor([[[1.0, 2.0], [3.0, 4.0]]])  # H=2, A=2
+    held = hold_chunks(plan, 3)
+    assert held.shape == (1, 2, 6)
+    assert split_chunks(held, 3).tolist() == [[[1, 2]] * 3 + [[3, 4]] * 3]
+
+
+def test_held_planner_searches_one_action_per_step_and_finds_the_held_optimum():
+    frameskip = 3
+    calls = []
+
+    def cost(chunks):  # sees full chunks [B, N, H, frameskip*A]; minimum at TARGETS held over each chunk
+        calls.append(tuple(chunks.shape))
+        return ((chunks - hold_chunks(TARGETS, frameskip)[:, None]) ** 2).sum((-1, -2))
+
+    planner = HeldChunkPlanner(CEM(H, A, samples=200, iterations=15, elites=20, seed=0), frameskip)
+    assert planner.action_dim == frameskip * A and planner.horizon == H
+    init = hold_chunks(TARGETS.flip(0), frameskip)  # a warm start in full-chunk form is accepted
+    result = planner.solve(cost, batch_size=3, init_mean=init)
+    assert calls[0] == (3, 200, H, frameskip * A)
+    assert result.actions.shape == (3, H, frameskip * A)
+    assert torch.allclose(result.actions, hold_chunks(TARGETS, frameskip), atol=0.08)
+    with pytest.raises(ValueError, match="init_mean has shape"):
+        planner.solve(cost, batch_size=3, init_mean=TARGETS.clone())
 
 
 def test_mpc_controller_replans_on_schedule_and_warm_starts():

@@ -13,6 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from worldjepa.errors import WorldJepaError
+
 # command -> (primary config name, "module:function", one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "collect": ("collect", "worldjepa.data.collector:run", "collect a rollout dataset from a MuJoCo task"),
@@ -121,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     def task(cfg: DictConfig) -> None:
         try:
             _resolve(target)(cfg)
-        except (ValueError, OSError) as err:
+        except (ValueError, OSError, WorldJepaError) as err:
             # Bad input is the user's to fix: one clear line beats a traceback through Hydra.
             sys.exit(f"worldjepa {command}: error: {describe_error(err)}")
         except KeyboardInterrupt:

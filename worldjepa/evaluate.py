@@ -28,7 +28,7 @@ from worldjepa.costs import check_cost_options, latent_cost, oracle_cost
 from worldjepa.data.collector import make_env, resolve_env_config
 from worldjepa.eval_records import EpisodeRecord, read_episodes, summarize, write_episodes
 from worldjepa.eval_tasks import PROTOCOL_VERSION, Task, check_protocol, make_tasks
-from worldjepa.planners import MPCController, Planner, make_planner
+from worldjepa.planners import HeldChunkPlanner, MPCController, Planner, make_planner
 
 PLANNER_NAMES = ("cem", "mppi", "gradient", "random", "oracle")
 # Planning further than the model was trained to roll out degrades predictions gradually, so a
@@ -45,7 +45,7 @@ class Setup:
     env_cfg: dict
     planner_cfg: dict
     model: Any | None  # WorldModel, or None for the oracle and random planners
-    planner: Planner
+    planner: Planner | HeldChunkPlanner
     frameskip: int
     horizon: int
     action_dim: int
@@ -119,9 +119,12 @@ def _load_model(checkpoint: str | None, planner_name: str, device: torch.device)
 
 def setup(
     env: str | Mapping[str, Any], planner: Mapping[str, Any], checkpoint: str | None, horizon: int | None,
-    frameskip: int | None, budget: int, device: str, seed: int,
+    frameskip: int | None, budget: int, device: str, seed: int, hold: bool = False,
 ) -> Setup:
-    """Resolve env, model (checked against the env), planner, frameskip and horizon."""
+    """Resolve env, model (checked against the env), planner, frameskip and horizon.
+
+    `hold=True` searches one action per plan step, held for its `frameskip` env steps.
+    """
     from worldjepa.checkpoint import check_compatible
     from worldjepa.training.device import select_device
 
@@ -164,8 +167,11 @@ def setup(
         raise ValueError("planner=oracle needs a sampling solver (cem, mppi or random): the simulator is not differentiable")
     hparams = {k: v for k, v in planner_cfg.items() if k not in _PLANNER_META_KEYS}
     solver_obj = make_planner(
-        solver, horizon=horizon, action_dim=frameskip * action_dim, device=torch_device, seed=seed, **hparams
+        solver, horizon=horizon, action_dim=(1 if hold else frameskip) * action_dim, device=torch_device, seed=seed,
+        **hparams,
     )
+    if hold:
+        solver_obj = HeldChunkPlanner(solver_obj, frameskip)
     return Setup(env_cfg, planner_cfg, model, solver_obj, frameskip, horizon, action_dim, torch_device, threshold, sha)
 
 
@@ -304,7 +310,7 @@ def _plot(out: Path, keys: list, traces: dict, records: dict, s: Setup) -> None:
 
 def evaluate(
     *, env: str | Mapping[str, Any], planner: Mapping[str, Any], checkpoint: str | None, out: str | Path,
-    episodes: int, batch: int, horizon: int | None, frameskip: int | None, replan_every: int,
+    episodes: int, batch: int, horizon: int | None, frameskip: int | None, replan_every: int, hold: bool = False,
     seeds: Sequence[int], videos: int, video_scale: int, video_fps: int, device: str,
     protocol: Mapping[str, Any], cost: Mapping[str, Any], progress: bool = True, threads: int | None = None,
 ) -> dict:
@@ -326,7 +332,7 @@ def evaluate(
             "one seed or more and videos >= 0"
         )
     budget = protocol["budget"]
-    s = setup(env, planner, checkpoint, horizon, frameskip, budget, device, seeds[0])
+    s = setup(env, planner, checkpoint, horizon, frameskip, budget, device, seeds[0], hold)
     if protocol.get("goal_source") == "dataset" and not protocol.get("dataset"):
         protocol["dataset"] = _training_dataset(s)
     check_protocol(protocol)
@@ -334,7 +340,7 @@ def evaluate(
     resolved = {
         "env": s.env_cfg, "planner": s.planner_cfg, "checkpoint": checkpoint if s.model is not None else None,
         "checkpoint_sha256": s.checkpoint_sha, "horizon": s.horizon, "frameskip": s.frameskip,
-        "replan_every": replan_every, "protocol": protocol, "cost": cost,
+        "replan_every": replan_every, "hold": hold, "protocol": protocol, "cost": cost,
     }
     config_id = hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()[:12]
     out = Path(out)
@@ -383,6 +389,7 @@ def run(cfg: DictConfig) -> dict:
     return evaluate(
         env=cfg.env, planner=cfg.planner, checkpoint=cfg.checkpoint, out=cfg.out, episodes=cfg.episodes,
         batch=cfg.batch, horizon=cfg.horizon, frameskip=cfg.frameskip, replan_every=cfg.replan_every,
+        hold=cfg.hold,
         seeds=cfg.seeds, videos=cfg.videos, video_scale=cfg.video_scale, video_fps=cfg.video_fps,
         device=cfg.device, protocol=cfg.protocol, cost=cfg.cost, progress=cfg.progress, threads=cfg.threads,
     )

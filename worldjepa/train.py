@@ -28,6 +28,7 @@ from worldjepa.atomic import is_temp_file, write_json_atomic
 from worldjepa.checkpoint import load_checkpoint, save_checkpoint
 from worldjepa.data import Batch, WindowDataset, open_dataset, split_episodes
 from worldjepa.diagnostics import collapse_metrics, evaluate
+from worldjepa.errors import WorldJepaError
 from worldjepa.models import CollapseError, WorldModel, build_world_model, check_collapse
 from worldjepa.training.device import autocast, autocast_dtype, select_device
 from worldjepa.training.distributed import (
@@ -43,7 +44,7 @@ CHECKPOINT = "last.pt"
 METRICS = "metrics.json"
 
 
-class TrainingDivergedError(RuntimeError):
+class TrainingDivergedError(WorldJepaError, RuntimeError):
     """The loss, gradients or embeddings became non-finite or exploded; nothing was checkpointed after."""
 
 

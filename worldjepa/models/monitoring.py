@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import torch
 
+from worldjepa.errors import WorldJepaError
 
-class CollapseError(RuntimeError):
+
+class CollapseError(WorldJepaError, RuntimeError):
     """Raised by a trainer that chooses to stop when embeddings have collapsed."""
 
 
