@@ -47,6 +47,9 @@ class MujocoGoalEnv(GoalStateMixin, gymnasium.Env):
     success_threshold: ClassVar[float]
     proprio_dim: ClassVar[int]
     camera: ClassVar[str] = "top"
+    # Two (state dim, low, high) axes spanning where the agent can be: diagnostics (cost landscapes)
+    # sweep a grid over them.
+    grid_axes: ClassVar[tuple[tuple[int, float, float], tuple[int, float, float]]]
 
     def __init__(
         self,

@@ -52,6 +52,7 @@ class PushEnv(MujocoGoalEnv):
     asset = "push.xml"
     default_action_repeat = 5
     success_threshold = 0.08
+    grid_axes = ((0, -0.4, 0.4), (1, -0.4, 0.4))  # block x, y (the pusher stays at the goal's)
     proprio_dim = 4
 
     def __init__(

@@ -48,6 +48,7 @@ class ReacherEnv(MujocoGoalEnv):
     asset = "reacher.xml"
     default_action_repeat = 4
     success_threshold = 0.05
+    grid_axes = ((0, -np.pi, np.pi), (1, -np.pi, np.pi))  # shoulder and elbow angles
     proprio_dim = 6
 
     def sample_state(self, rng: np.random.Generator) -> np.ndarray:

@@ -42,6 +42,7 @@ class TwoRoomEnv(MujocoGoalEnv):
     asset = "two_room.xml"
     default_action_repeat = 5
     success_threshold = 0.15
+    grid_axes = ((0, -0.86, 0.86), (1, -0.86, 0.86))  # ball x, y inside the arena
     proprio_dim = 4
 
     def __init__(

@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "inspect": ("inspect", "worldjepa.data.inspect:run", "summarise a dataset and write a contact sheet"),
     "train": ("train", "worldjepa.train:run", "train a JEPA world model on a dataset"),
     "plan": ("plan", "worldjepa.evaluate:run", "plan towards goals and report success rates and videos"),
+    "landscape": ("landscape", "worldjepa.landscape:run", "plot latent cost vs true distance over agent positions"),
     "quickstart": ("quickstart", "worldjepa.quickstart:run", "collect -> train -> plan on the default task"),
 }
 

@@ -100,12 +100,8 @@ def _check_horizon(horizon: int, meta: Mapping[str, Any]) -> None:
         )
 
 
-def _load_model(checkpoint: str | None, planner_name: str, device: torch.device):
-    if not checkpoint:
-        raise ValueError(
-            f"planner={planner_name} plans with a world model: pass checkpoint=PATH (e.g. runs/x/last.pt); "
-            "planner=oracle and planner=random need no checkpoint"
-        )
+def load_model(checkpoint: str | Path, device: torch.device):
+    """(WorldModel in eval mode without grads, short sha256 of the file) from a `worldjepa train` checkpoint."""
     from worldjepa.models import WorldModel
 
     path = Path(checkpoint)
@@ -136,7 +132,12 @@ def setup(
     env_cfg = resolve_env_config(_plain(env))
     model = sha = None
     if name not in ("oracle", "random"):
-        model, sha = _load_model(checkpoint, name, torch_device)
+        if not checkpoint:
+            raise ValueError(
+                f"planner={name} plans with a world model: pass checkpoint=PATH (e.g. runs/x/last.pt); "
+                "planner=oracle and planner=random need no checkpoint"
+            )
+        model, sha = load_model(checkpoint, torch_device)
         env_cfg["kwargs"].setdefault("image_size", model.meta["image_size"])
     probe = make_env(env_cfg["id"], env_cfg["kwargs"])
     action_dim, threshold = int(probe.action_space.shape[0]), float(probe.unwrapped.success_threshold)

@@ -1,22 +1,25 @@
-"""Evaluation plots (matplotlib, Agg): planner cost per iteration and distance to goal over time."""
+"""Diagnostic plots (matplotlib, Agg): planner cost per iteration, distance to goal over time, cost landscapes."""
 
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from worldjepa.atomic import atomic_path
 
+if TYPE_CHECKING:
+    from worldjepa.landscape import Landscape
 
-def _figure():
+
+def _figure(rows: int = 1, cols: int = 1, size: tuple[float, float] = (6, 4), **kwargs):
     import matplotlib
 
     matplotlib.use("Agg")  # headless: never needs a display
     import matplotlib.pyplot as plt
 
-    return plt, *plt.subplots(figsize=(6, 4), dpi=100)
+    return plt, *plt.subplots(rows, cols, figsize=(size[0] * cols, size[1] * rows), dpi=100, **kwargs)
 
 
 def _save(plt, fig, path: str | os.PathLike) -> None:
@@ -51,4 +54,19 @@ def plot_distances(
     ax.axhline(threshold, color="black", ls="--", lw=1, label=f"success threshold {threshold:g}")
     ax.set(xlabel="env step", ylabel="distance to goal", title=title or "distance to goal")
     ax.legend()
+    _save(plt, fig, path)
+
+
+def plot_landscapes(landscapes: Sequence[Landscape], path: str | os.PathLike, title: str = "") -> None:
+    """One row per goal: latent cost | true distance heatmaps over the grid, the goal marked with a star."""
+    plt, fig, axs = _figure(len(landscapes), 2, size=(4, 3.6), squeeze=False)
+    for row, ls in zip(axs, landscapes):
+        (d0, lo0, hi0), (d1, lo1, hi1) = ls.axes
+        for ax, values, name in ((row[0], ls.latent, "latent cost"), (row[1], ls.true, "true distance")):
+            im = ax.imshow(values, origin="lower", extent=(lo0, hi0, lo1, hi1), cmap="viridis")
+            ax.plot(ls.goal_state[d0], ls.goal_state[d1], marker="*", color="red", markersize=14)
+            ax.set(xlabel=f"state[{d0}]", ylabel=f"state[{d1}]", title=f"{name} (Spearman {ls.spearman:.2f})")
+            fig.colorbar(im, ax=ax, shrink=0.8)
+    if title:
+        fig.suptitle(title)
     _save(plt, fig, path)
