@@ -290,3 +290,16 @@ def test_step_batches_are_reproducible_and_shard_across_ranks():
     # A sampler started mid-run yields exactly the tail of the full run's batches.
     full = list(StepBatchSampler(1000, 16, seed=3, start_step=0, end_step=10))
     assert list(StepBatchSampler(1000, 16, seed=3, start_step=4, end_step=10)) == full[4:]
+
+
+def test_few_steps_on_two_room_predict_one_step_far_better_than_copying(tmp_path):
+    """The learning test: after a short run the 1-step latent prediction error is far below copy-last."""
+    data = tmp_path / "two_room"
+    env = {"name": "two_room", "id": "worldjepa/TwoRoom-v0", "kwargs": {"image_size": 32}}
+    collect(env, "waypoint", episodes=20, out=data, workers=2, episode_steps=60, progress=False)
+    cfg = make_cfg(data, tmp_path / "run", "steps=600", "batch_size=32", "history=2",
+                   "rollout_steps=2", "frameskip=5", "eval.probe_frames=400", "eval.max_windows=64")
+    val = run(cfg)["val"]
+    print(val)
+    assert val["rel_err_1"] < 0.5, val
+    assert val["probe_r2"] > 0.8, val

@@ -29,6 +29,7 @@ from worldjepa.data.collector import make_env, resolve_env_config
 from worldjepa.eval_records import EpisodeRecord, read_episodes, summarize, write_episodes
 from worldjepa.eval_tasks import PROTOCOL_VERSION, Task, check_protocol, make_tasks
 from worldjepa.planners import HeldChunkPlanner, MPCController, Planner, make_planner
+from worldjepa.subgoals import SubgoalGraph, build_graph
 
 PLANNER_NAMES = ("cem", "mppi", "gradient", "random", "oracle")
 # Planning further than the model was trained to roll out degrades predictions gradually, so a
@@ -68,6 +69,7 @@ class Episode:
     success: bool
     plan_times: list[float] = field(default_factory=list)
     cost_history: list[float] | None = None
+    goal_steps: np.ndarray | None = None  # latent steps from every subgoal-graph node to the goal's node
 
 
 def _plain(cfg: Any) -> Any:
@@ -188,8 +190,26 @@ def _training_dataset(s: Setup) -> str:
     return str(path)
 
 
-def cost_factory(s: Setup, cost: Mapping[str, Any]) -> Callable[[list[Episode]], Callable]:
-    """Returns build(episodes) -> CostFn for the still-running episodes at a replan."""
+def subgoal_graph(s: Setup, subgoals: Mapping[str, Any], dataset: str | None) -> SubgoalGraph | None:
+    """The dataset-frame graph that supplies subgoals (None when subgoals are off or there is no model)."""
+    if not subgoals.get("enabled") or s.model is None:
+        return None
+    from worldjepa.data.format import open_dataset
+
+    lookahead = subgoals["lookahead"]
+    if lookahead <= 0:
+        raise ValueError(f"subgoals.lookahead={lookahead}: pass the latent steps to the next subgoal (> 0)")
+    store = open_dataset(dataset or _training_dataset(s))
+    return build_graph(s.model, store, s.frameskip, subgoals["max_nodes"], device=s.device, knn=subgoals["knn"],
+                       link_quantile=subgoals["link_quantile"])
+
+
+def cost_factory(s: Setup, cost: Mapping[str, Any], graph: SubgoalGraph | None = None,
+                 lookahead: int = 1) -> Callable[[list[Episode]], Callable]:
+    """Returns build(episodes) -> CostFn for the still-running episodes at a replan.
+
+    With a subgoal `graph` the latent cost measures the distance to each episode's current subgoal.
+    """
     name = s.planner_cfg["name"]
     if name == "random":
         return lambda eps: (lambda actions: torch.zeros(actions.shape[:2], device=actions.device))
@@ -209,6 +229,11 @@ def cost_factory(s: Setup, cost: Mapping[str, Any]) -> Callable[[list[Episode]],
         with torch.no_grad():
             z_hist = model.encode(torch.from_numpy(hist).to(s.device))
             z_goal = model.encode(torch.from_numpy(goals).to(s.device))
+        if graph is not None:
+            for e, node in zip(eps, graph.nearest(z_goal)):
+                if e.goal_steps is None:
+                    e.goal_steps = graph.steps_to(int(node))
+            z_goal = graph.subgoal(z_hist[:, -1], z_goal, [e.goal_steps for e in eps], lookahead)
         return latent_cost(model, z_hist, z_goal, cost["metric"], cost["reduction"], cost["intermediate_weight"],
                            grad=s.planner.differentiable)
 
@@ -314,17 +339,20 @@ def evaluate(
     episodes: int, batch: int, horizon: int | None, frameskip: int | None, replan_every: int, hold: bool = False,
     seeds: Sequence[int], videos: int, video_scale: int, video_fps: int, device: str,
     protocol: Mapping[str, Any], cost: Mapping[str, Any], progress: bool = True, threads: int | None = None,
+    subgoals: Mapping[str, Any] | None = None,
 ) -> dict:
     """Evaluate a planner on `episodes` protocol tasks per seed; write and return results.json's dict.
 
     `seeds` re-run the same tasks with differently seeded planners (per-seed breakdown when > 1).
     Episodes already in out/episodes.csv with the same settings are skipped (resume).
+    `subgoals` (configs/plan.yaml) turns on graph subgoals for the latent planners (worldjepa/subgoals.py).
     `plan_time_per_replan_s` times a whole batched replan: encoding the context and goal frames
     plus the solve, for all still-running episodes of the batch.
     """
     if threads:
         torch.set_num_threads(threads)
     protocol, cost, seeds = dict(_plain(protocol)), dict(_plain(cost)), [int(sd) for sd in _plain(seeds)]
+    subgoals = dict(_plain(subgoals or {"enabled": False}))
     check_cost_options(cost["reduction"], cost["metric"])
     check_protocol(protocol, require_dataset=False)
     if episodes < 1 or batch < 1 or not seeds or videos < 0:
@@ -342,6 +370,7 @@ def evaluate(
         "env": s.env_cfg, "planner": s.planner_cfg, "checkpoint": checkpoint if s.model is not None else None,
         "checkpoint_sha256": s.checkpoint_sha, "horizon": s.horizon, "frameskip": s.frameskip,
         "replan_every": replan_every, "hold": hold, "protocol": protocol, "cost": cost,
+        "subgoals": subgoals if s.model is not None else {"enabled": False},
     }
     config_id = hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()[:12]
     out = Path(out)
@@ -359,7 +388,8 @@ def evaluate(
                    "device": device, "out": str(out)},
     }
     envs += [make_env(s.env_cfg["id"], s.env_cfg["kwargs"]) for _ in range(min(batch, len(todo)) - 1)]
-    build_cost = cost_factory(s, cost)
+    graph = subgoal_graph(s, subgoals, protocol.get("dataset"))
+    build_cost = cost_factory(s, cost, graph, subgoals.get("lookahead", 1))
     bar = tqdm(total=len(wanted), initial=len(wanted) - len(todo), unit="ep", desc=f"plan {s.planner_cfg['name']}",
                disable=not progress)
     try:
@@ -393,4 +423,5 @@ def run(cfg: DictConfig) -> dict:
         hold=cfg.hold,
         seeds=cfg.seeds, videos=cfg.videos, video_scale=cfg.video_scale, video_fps=cfg.video_fps,
         device=cfg.device, protocol=cfg.protocol, cost=cfg.cost, progress=cfg.progress, threads=cfg.threads,
+        subgoals=cfg.subgoals,
     )
