@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 # Must happen before mujoco is imported: EGL renders headless, on GPUs and on Mesa llvmpipe.
 os.environ.setdefault("MUJOCO_GL", "egl")
+# PyOpenGL logs at INFO that its optional C accelerator is absent; under Hydra's INFO logging that
+# line lands in every command's output although nothing is wrong.
+logging.getLogger("OpenGL.acceleratesupport").setLevel(logging.WARNING)
 
 from typing import Any  # noqa: E402
 
