@@ -107,9 +107,14 @@ def inputs(tmp_path_factory, fault_dataset, fault_checkpoint) -> dict[str, Path]
 
 
 @pytest.fixture(scope="module")
-def results(inputs, tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
+def outs(tmp_path_factory) -> Path:
+    """Parent of the `out` dirs of the cases that do not pass their own out=."""
+    return tmp_path_factory.mktemp("bad_input_runs")
+
+
+@pytest.fixture(scope="module")
+def results(inputs, outs) -> dict[str, subprocess.CompletedProcess]:
     """Every case's finished process, run a few at a time."""
-    outs = tmp_path_factory.mktemp("bad_input_runs")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
 
     def launch(name: str) -> subprocess.CompletedProcess:
@@ -131,6 +136,11 @@ def test_bad_cli_input_is_one_clear_line(case, results):
     assert len(lines) == 1, f"expected one line on stderr, got:\n{proc.stderr[-3000:]}"
     assert lines[0].startswith(f"worldjepa {command}: error: "), lines[0]
     assert re.search(pattern, lines[0]), f"{lines[0]!r} does not match {pattern!r}"
+
+
+def test_rejected_commands_leave_no_run_dir_behind(results, outs):
+    made = sorted(p.name for p in outs.iterdir())
+    assert made == [], f"rejected commands left their out dirs: {made}"
 
 
 def test_arbitrary_pickle_checkpoint_runs_no_code(results, inputs):

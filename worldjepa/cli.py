@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import importlib
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -69,10 +70,10 @@ def _one_line(err: Exception) -> str:
     return " ".join(line for line in lines if not line.startswith(("Config search path", "provider=")))
 
 
-def precheck(command: str, config_name: str, overrides: list[str]) -> None:
+def precheck(command: str, config_name: str, overrides: list[str]) -> Path | None:
     """Compose the config and create its ``out`` dir before Hydra does, exiting with one clear line
     on a bad override, a missing required value or an unwritable ``out`` (where Hydra would print a
-    multi-line report or a traceback)."""
+    multi-line report or a traceback). Returns ``out`` if this call created it, else None."""
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
     from omegaconf import OmegaConf
@@ -88,12 +89,22 @@ def precheck(command: str, config_name: str, overrides: list[str]) -> None:
     if missing:
         wanted = " ".join(f"{key}=..." for key in missing)
         sys.exit(f"worldjepa {command}: error: missing {', '.join(missing)}: pass {wanted}")
+    created = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out):  # an existing but read-only dir fails here
             pass
     except OSError as err:
         sys.exit(f"worldjepa {command}: error: out={out} is not writable ({err.strerror}): pass a writable out=PATH")
+    return out if created else None
+
+
+def remove_if_untouched(out: Path) -> None:
+    """Delete an ``out`` dir that holds only Hydra's run record (.hydra/, <command>.log): a command
+    rejected before writing anything should not leave an empty-looking run behind."""
+    entries = list(out.iterdir()) if out.is_dir() else []
+    if all(e.name == ".hydra" or e.suffix == ".log" for e in entries):
+        shutil.rmtree(out, ignore_errors=True)
 
 
 def _resolve(target: str):
@@ -115,8 +126,9 @@ def main(argv: list[str] | None = None) -> None:
         rest[0] = f"path={rest[0]}"
     os.environ.setdefault("WANDB_MODE", "offline")
     config_name, target, _ = COMMANDS[command]
+    created = None
     if not any(arg.startswith("-") for arg in rest):  # --help, --cfg job, -m: Hydra's own modes
-        precheck(command, config_name, rest)
+        created = precheck(command, config_name, rest)
 
     import hydra
     from omegaconf import DictConfig
@@ -126,6 +138,8 @@ def main(argv: list[str] | None = None) -> None:
             _resolve(target)(cfg)
         except (ValueError, OSError, WorldJepaError) as err:
             # Bad input is the user's to fix: one clear line beats a traceback through Hydra.
+            if created is not None:
+                remove_if_untouched(created)
             sys.exit(f"worldjepa {command}: error: {describe_error(err)}")
         except KeyboardInterrupt:
             # Every command writes atomically and resumes, so an interrupt loses only work in flight.
