@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 CONFIG_DIR = str(Path(importlib.import_module("worldjepa.configs").__file__).parent)
+# Config groups a command accepts only with `+group=option` (not in its defaults list).
+OPTIONAL_GROUPS: dict[str, tuple[str, ...]] = {"train": ("experiment",)}
 
 
 def usage() -> str:
@@ -38,6 +40,27 @@ def usage() -> str:
         "Arguments are Hydra overrides, e.g. `worldjepa collect env=reacher episodes=50`.",
         "`worldjepa <command> --help` lists a command's config groups and defaults.",
     ]
+    return "\n".join(lines)
+
+
+def command_help(command: str, overrides: list[str]) -> str:
+    """`worldjepa <command> --help`: the command's own config groups and its resolved config."""
+    from omegaconf import OmegaConf
+
+    config_name, _, summary = COMMANDS[command]
+    defaults = OmegaConf.load(Path(CONFIG_DIR) / f"{config_name}.yaml").get("defaults", [])
+    groups = [(g, f"{g}=") for entry in defaults if not isinstance(entry, str) for g in entry]
+    groups += [(g, f"+{g}=") for g in OPTIONAL_GROUPS.get(command, ())]
+    lines = [f"worldjepa {command}: {summary}", "", f"usage: worldjepa {command} [key=value ...]", ""]
+    if groups:
+        lines.append("config groups (pick an option with group=option):")
+        for group, syntax in groups:
+            options = ", ".join(sorted(f.stem for f in (Path(CONFIG_DIR) / group).glob("*.yaml")))
+            lines.append(f"  {syntax}{{{options}}}")
+        lines.append("")
+    cfg = compose_or_exit(command, overrides)
+    lines += ["config (override any key with key=value; nested keys with dots, e.g. a.b=1):", "",
+              OmegaConf.to_yaml(cfg).rstrip()]
     return "\n".join(lines)
 
 
@@ -70,22 +93,28 @@ def _one_line(err: Exception) -> str:
     return " ".join(line for line in lines if not line.startswith(("Config search path", "provider=")))
 
 
-def precheck(command: str, config_name: str, overrides: list[str]) -> Path | None:
-    """Compose the config and create its ``out`` dir before Hydra does, exiting with one clear line
-    on a bad override, a missing required value or an unwritable ``out`` (where Hydra would print a
-    multi-line report or a traceback). Returns ``out`` if this call created it, else None."""
+def compose_or_exit(command: str, overrides: list[str]):
+    """The command's composed config, or exit with one line on a bad override."""
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
-    from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
     try:
         with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-            cfg = compose(config_name, overrides=overrides)
-        missing = sorted(OmegaConf.missing_keys(cfg))
-        out = Path(str(cfg.out)) if not missing else None
+            return compose(COMMANDS[command][0], overrides=overrides)
     except (HydraException, OmegaConfBaseException) as err:
         sys.exit(f"worldjepa {command}: error: {_one_line(err)} (`worldjepa {command} --help` lists the keys)")
+
+
+def precheck(command: str, overrides: list[str]) -> Path | None:
+    """Compose the config and create its ``out`` dir before Hydra does, exiting with one clear line
+    on a bad override, a missing required value or an unwritable ``out`` (where Hydra would print a
+    multi-line report or a traceback). Returns ``out`` if this call created it, else None."""
+    from omegaconf import OmegaConf
+
+    cfg = compose_or_exit(command, overrides)
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    out = Path(str(cfg.out)) if not missing else None
     if missing:
         wanted = " ".join(f"{key}=..." for key in missing)
         sys.exit(f"worldjepa {command}: error: missing {', '.join(missing)}: pass {wanted}")
@@ -126,9 +155,12 @@ def main(argv: list[str] | None = None) -> None:
         rest[0] = f"path={rest[0]}"
     os.environ.setdefault("WANDB_MODE", "offline")
     config_name, target, _ = COMMANDS[command]
+    if rest and rest[-1] in ("-h", "--help"):
+        print(command_help(command, rest[:-1]))
+        return
     created = None
     if not any(arg.startswith("-") for arg in rest):  # --help, --cfg job, -m: Hydra's own modes
-        created = precheck(command, config_name, rest)
+        created = precheck(command, rest)
 
     import hydra
     from omegaconf import DictConfig
