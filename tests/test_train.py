@@ -233,9 +233,10 @@ def test_cli_help_and_a_tiny_run_with_offline_wandb(dataset, tmp_path):
     assert "model/predictor={gru, mlp, transformer}" in help_text.stdout and "+experiment={gpu, reacher}" in help_text.stdout
     assert "planner=" not in help_text.stdout and "policy=" not in help_text.stdout  # other commands' groups
     out = tmp_path / "cli"
-    args = [f"data={dataset}", f"out={out}", *[o for o in FAST if o != "logger=none"], "steps=3"]
+    args = [f"data={dataset}", f"out={out}", *[o for o in FAST if o != "logger=none"], "steps=3", "progress=false"]
     proc = subprocess.run([WORLDJEPA, "train", *args], capture_output=True, text=True, env=env, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "step/s" not in proc.stderr + proc.stdout, "progress=false should hide the tqdm bar"
     assert load_checkpoint(out / "last.pt")["training_state"]["step"] == 3
     assert json.loads((out / "metrics.json").read_text())["step"] == 3
     assert list((out / "wandb").glob("offline-run-*")), "wandb should log offline under out/wandb"

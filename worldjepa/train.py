@@ -241,7 +241,7 @@ def train(cfg: DictConfig, info: DistInfo) -> dict:
     # Throughput counts data loading and training, not eval or checkpoints. CPU time (all threads of
     # this process) is reported too: unlike wall time it hardly moves when other processes share the cores.
     tick, cpu_tick = time.perf_counter(), time.process_time()
-    bar = tqdm(total=cfg.steps, initial=start_step, desc=f"train {out}", unit="step", disable=not info.is_main)
+    bar = tqdm(total=cfg.steps, initial=start_step, desc=f"train {out}", unit="step", disable=not (info.is_main and cfg.progress))
     try:
         for step, batch in zip(range(start_step, cfg.steps), loader):
             lr = learning_rate(step, lr=cfg.optim.lr, warmup_steps=cfg.optim.warmup_steps,
