@@ -16,6 +16,7 @@ from worldjepa.models import (
     check_collapse,
     embedding_stats,
     fit_linear_probe,
+    fit_ridge,
     online_target_distance,
 )
 from worldjepa.models.predictors import normalize_embedding
@@ -286,3 +287,14 @@ def test_linear_probe_r2():
     # torch inputs and 1-D targets work too
     r2_torch = fit_linear_probe(torch.tensor(z_train), torch.tensor(z_train[:, 0]), torch.tensor(z_test), z_test[:, 0])
     assert r2_torch.shape == (1,) and r2_torch[0] > 0.999
+
+
+def test_ridge_recovers_a_linear_map_in_raw_units_whatever_the_feature_scale():
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(400, 5)) * np.array([1e-3, 1.0, 50.0, 2.0, 0.1]) + 3.0  # scaled, offset features
+    w, b = rng.normal(size=(5, 2)) / np.array([1e-3, 1.0, 50.0, 2.0, 0.1])[:, None], np.array([0.5, -2.0])
+    weight, bias = fit_ridge(z, z @ w + b, ridge=1e-8)
+    assert weight.shape == (5, 2) and bias.shape == (2,)
+    np.testing.assert_allclose(z @ weight + bias, z @ w + b, atol=1e-5)
+    with pytest.raises(ValueError, match="one target row per embedding"):
+        fit_ridge(z, z[:10] @ w)

@@ -5,7 +5,7 @@ from worldjepa.models.encoders import ConvEncoder, ViTEncoder
 from worldjepa.models.losses import LossConfig
 from worldjepa.models.monitoring import CollapseError, check_collapse, embedding_stats, online_target_distance
 from worldjepa.models.predictors import GRUPredictor, MLPPredictor, Predictor, TransformerPredictor
-from worldjepa.models.probe import fit_linear_probe
+from worldjepa.models.probe import fit_linear_probe, fit_ridge
 from worldjepa.models.world_model import WorldModel
 
 __all__ = [
@@ -24,5 +24,6 @@ __all__ = [
     "check_collapse",
     "embedding_stats",
     "fit_linear_probe",
+    "fit_ridge",
     "online_target_distance",
 ]

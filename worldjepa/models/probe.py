@@ -8,28 +8,36 @@ import torch
 Array = np.ndarray | torch.Tensor
 
 
+def fit_ridge(z: Array, y: Array, ridge: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
+    """Ridge regression y ~ z @ weight + bias; returns (weight [D, k], bias [k]) in the inputs' units.
+
+    Features are standardised before the fit so `ridge` means the same for any embedding scale;
+    the bias is not shrunk.
+    """
+    z, y = _as_2d(z, "z"), _as_2d(y, "y")
+    if len(z) != len(y):
+        raise ValueError(f"{len(z)} embeddings but {len(y)} target rows: pass one target row per embedding")
+    mean, std = z.mean(axis=0), z.std(axis=0) + 1e-8
+    x = np.hstack([(z - mean) / std, np.ones((len(z), 1))])
+    reg = ridge * len(z) * np.eye(x.shape[1])
+    reg[-1, -1] = 0.0
+    solution = np.linalg.solve(x.T @ x + reg, x.T @ y)
+    weight = solution[:-1] / std[:, None]
+    return weight, solution[-1] - mean @ weight
+
+
 def fit_linear_probe(
     z_train: Array, y_train: Array, z_test: Array, y_test: Array, ridge: float = 1e-3
 ) -> np.ndarray:
-    """Fit y ~ W z + b on the train split, return R² per target dim on the test split.
+    """Fit y ~ W z + b on the train split (`fit_ridge`), return R² per target dim on the test split.
 
-    Features are standardised with train statistics so `ridge` means the same for any embedding
-    scale. A target dim that is constant on the test split has undefined R² and gets NaN.
+    A target dim that is constant on the test split has undefined R² and gets NaN.
     """
-    zt, yt, ze, ye = (_as_2d(a, name) for a, name in
-                      ((z_train, "z_train"), (y_train, "y_train"), (z_test, "z_test"), (y_test, "y_test")))
-    if len(zt) != len(yt) or len(ze) != len(ye):
-        raise ValueError(
-            f"z/y row counts differ (train {len(zt)} vs {len(yt)}, test {len(ze)} vs {len(ye)}): "
-            "pass one target row per embedding"
-        )
-    mean, std = zt.mean(axis=0), zt.std(axis=0) + 1e-8
-    x_train = np.hstack([(zt - mean) / std, np.ones((len(zt), 1))])
-    x_test = np.hstack([(ze - mean) / std, np.ones((len(ze), 1))])
-    reg = ridge * len(zt) * np.eye(x_train.shape[1])
-    reg[-1, -1] = 0.0  # do not shrink the bias
-    weights = np.linalg.solve(x_train.T @ x_train + reg, x_train.T @ yt)
-    ss_res = ((ye - x_test @ weights) ** 2).sum(axis=0)
+    weight, bias = fit_ridge(z_train, y_train, ridge)
+    ze, ye = _as_2d(z_test, "z_test"), _as_2d(y_test, "y_test")
+    if len(ze) != len(ye):
+        raise ValueError(f"z/y row counts differ on the test split ({len(ze)} vs {len(ye)}): pass one target row per embedding")
+    ss_res = ((ye - (ze @ weight + bias)) ** 2).sum(axis=0)
     ss_tot = ((ye - ye.mean(axis=0)) ** 2).sum(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(ss_tot > 1e-12, 1.0 - ss_res / ss_tot, np.nan)

@@ -1,0 +1,96 @@
+"""Model error under the planner's actions versus the data's -> JSON.
+
+    .venv/bin/python benchmarks/action_shift.py --checkpoint R/last.pt [--out R/action_shift.json]
+
+A planner scores action sequences the exploration policy never took. This script measures how far
+the world model's predictions drift on such sequences. From held-out dataset states it rolls the
+model forward on three kinds of action sequence, and the true simulator on the same ones:
+- `data`: the actions the dataset recorded (the training distribution);
+- `gaussian`: N(0, 1) per env step, clipped to [-1, 1] (CEM/MPPI's first-iteration samples);
+- `held`: one such action per latent step, held for its frameskip env steps (`hold=true`).
+A ridge readout (fit on training-episode frames, as the probe is) turns predicted embeddings into
+positions; the figure is the mean Euclidean error of the read-out positions after `horizon` latent
+steps, next to the readout's own error on encoded true frames (the floor). Positions are the
+dataset's qpos dims unless `--dims` picks others (Push: 0 1 = block x, y; 3 4 = pusher x, y).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from worldjepa.atomic import write_json_atomic
+from worldjepa.data import open_dataset, split_episodes
+from worldjepa.data.collector import make_env
+from worldjepa.diagnostics import embed_frames, position_dims
+from worldjepa.evaluate import load_model
+from worldjepa.models import fit_ridge
+
+SOURCES = ("data", "gaussian", "held")
+
+
+def action_sequences(rng: np.random.Generator, data_actions: np.ndarray, horizon: int, frameskip: int) -> dict:
+    """One [horizon * frameskip, A] sequence per source, starting from the same state."""
+    steps, dim = data_actions.shape
+    per_step = np.clip(rng.normal(size=(steps, dim)), -1, 1)
+    held = np.repeat(np.clip(rng.normal(size=(horizon, dim)), -1, 1), frameskip, axis=0)
+    return {"data": data_actions, "gaussian": per_step, "held": held}
+
+
+@torch.no_grad()
+def measure(checkpoint: Path, data: Path | None, dims: list[int] | None, horizon: int | None, stride: int,
+            seed: int) -> dict:
+    model, _ = load_model(checkpoint, torch.device("cpu"))
+    meta = model.meta
+    store = open_dataset(data or meta["dataset"]["path"])
+    dims = dims or position_dims(store.meta)
+    fs, k, horizon = model.frameskip, model.history, horizon or meta["train_horizon"]
+    train_eps, val_eps = split_episodes(store.root, 0.1, seed=0)
+    z, y = embed_frames(model, store, train_eps, 20000, dims, batch_size=256, device=torch.device("cpu"))
+    weight, bias = (torch.from_numpy(a).float() for a in fit_ridge(z, y))
+    read = lambda e: (e.float() @ weight + bias).numpy()  # noqa: E731
+    env = make_env(store.meta["env_id"], store.meta["env_kwargs"])
+    sim, rng = env.unwrapped, np.random.default_rng(seed)
+    errors = {name: [] for name in (*SOURCES, "readout_floor")}
+    span = (k - 1 + horizon) * fs
+    for e in val_eps:
+        pixels, actions, states = store.load(e, "pixels"), store.load(e, "actions"), store.load(e, "state")
+        for t0 in range(0, len(pixels) - span - 1, stride):
+            t = t0 + (k - 1) * fs
+            z_hist = model.encode(torch.from_numpy(pixels[t0 : t + 1 : fs])[None])
+            ends = t + fs * np.arange(1, horizon + 1)
+            floor = read(model.encode(torch.from_numpy(pixels[ends[-1 :]])))[0]
+            errors["readout_floor"].append(np.linalg.norm(floor - states[ends[-1], dims]))
+            for name, seq in action_sequences(rng, actions[t : t + horizon * fs], horizon, fs).items():
+                truth = sim.simulate(states[t], seq[None].astype(np.float64))[0, -1, dims]
+                pred = read(model.rollout(z_hist, torch.from_numpy(seq).float().reshape(1, horizon, -1))[0, -1])
+                errors[name].append(np.linalg.norm(pred - truth))
+    env.close()
+    return {
+        "checkpoint": str(checkpoint), "dataset": str(store.root), "dims": dims, "horizon": horizon,
+        "env_steps": horizon * fs, "windows": len(errors["data"]),
+        "mean_position_error": {name: float(np.mean(v)) for name, v in errors.items()},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", type=Path, required=True)
+    parser.add_argument("--data", type=Path, default=None, help="dataset (default: the checkpoint's)")
+    parser.add_argument("--dims", type=int, nargs="+", default=None, help="state dims to read out (default: qpos)")
+    parser.add_argument("--horizon", type=int, default=None, help="latent steps (default: the model's train horizon)")
+    parser.add_argument("--stride", type=int, default=10, help="env steps between window starts")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=None, help="JSON path (default: next to the checkpoint)")
+    args = parser.parse_args()
+    result = measure(args.checkpoint, args.data, args.dims, args.horizon, args.stride, args.seed)
+    out = args.out or args.checkpoint.parent / "action_shift.json"
+    write_json_atomic(out, result)
+    print({k: round(v, 3) for k, v in result["mean_position_error"].items()}, "->", out)
+
+
+if __name__ == "__main__":
+    main()
