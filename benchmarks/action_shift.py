@@ -51,7 +51,10 @@ def measure(checkpoint: Path, data: Path | None, dims: list[int] | None, horizon
     train_eps, val_eps = split_episodes(store.root, 0.1, seed=0)
     z, y = embed_frames(model, store, train_eps, 20000, dims, batch_size=256, device=torch.device("cpu"))
     weight, bias = (torch.from_numpy(a).float() for a in fit_ridge(z, y))
-    read = lambda e: (e.float() @ weight + bias).numpy()  # noqa: E731
+
+    def read(e: torch.Tensor) -> np.ndarray:
+        return (e.float() @ weight + bias).numpy()
+
     env = make_env(store.meta["env_id"], store.meta["env_kwargs"])
     sim, rng = env.unwrapped, np.random.default_rng(seed)
     errors = {name: [] for name in (*SOURCES, "readout_floor")}
@@ -61,9 +64,9 @@ def measure(checkpoint: Path, data: Path | None, dims: list[int] | None, horizon
         for t0 in range(0, len(pixels) - span - 1, stride):
             t = t0 + (k - 1) * fs
             z_hist = model.encode(torch.from_numpy(pixels[t0 : t + 1 : fs])[None])
-            ends = t + fs * np.arange(1, horizon + 1)
-            floor = read(model.encode(torch.from_numpy(pixels[ends[-1 :]])))[0]
-            errors["readout_floor"].append(np.linalg.norm(floor - states[ends[-1], dims]))
+            end = t + horizon * fs
+            floor = read(model.encode(torch.from_numpy(pixels[end : end + 1])))[0]
+            errors["readout_floor"].append(np.linalg.norm(floor - states[end, dims]))
             for name, seq in action_sequences(rng, actions[t : t + horizon * fs], horizon, fs).items():
                 truth = sim.simulate(states[t], seq[None].astype(np.float64))[0, -1, dims]
                 pred = read(model.rollout(z_hist, torch.from_numpy(seq).float().reshape(1, horizon, -1))[0, -1])
