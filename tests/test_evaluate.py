@@ -16,6 +16,7 @@ from hydra import compose, initialize_config_dir
 
 import worldjepa.envs  # noqa: F401  (registers the tasks)
 from worldjepa.checkpoint import CheckpointError
+from worldjepa.cli import main
 from worldjepa.costs import latent_cost, oracle_cost, reduce_distances
 from worldjepa.eval_records import wilson_interval
 from worldjepa.eval_tasks import Task, make_tasks
@@ -238,6 +239,13 @@ def test_cli_reports_missing_checkpoint_in_one_line(tmp_path):
     )
     assert proc.returncode != 0
     assert "worldjepa plan: error: checkpoint nope.pt does not exist" in proc.stderr
+
+
+def test_help_flag_anywhere_prints_the_commands_help_with_the_other_overrides_applied(capsys):
+    main(["plan", "--help", "env=push", "planner=mppi"])
+    text = capsys.readouterr().out
+    assert text.startswith("worldjepa plan:") and "planner={cem, gradient, mppi, oracle, random}" in text
+    assert "id: worldjepa/Push-v0" in text and "name: mppi" in text
 
 
 def test_compose_frame_layout_and_text():

@@ -155,8 +155,8 @@ def main(argv: list[str] | None = None) -> None:
         rest[0] = f"path={rest[0]}"
     os.environ.setdefault("WANDB_MODE", "offline")
     config_name, target, _ = COMMANDS[command]
-    if rest and rest[-1] in ("-h", "--help"):
-        print(command_help(command, rest[:-1]))
+    if any(arg in ("-h", "--help") for arg in rest):
+        print(command_help(command, [arg for arg in rest if arg not in ("-h", "--help")]))
         return
     created = None
     if not any(arg.startswith("-") for arg in rest):  # --help, --cfg job, -m: Hydra's own modes
