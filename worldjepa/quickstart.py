@@ -19,13 +19,19 @@ from worldjepa.train import run as train
 
 
 def as_overrides(settings: DictConfig, prefix: str = "") -> list[str]:
-    """Flatten ``{train: {steps: 10}, planner: cem}``-style settings into Hydra overrides."""
+    """Flatten ``{train: {steps: 10}, planner: cem}``-style settings into Hydra overrides.
+
+    A block with a ``name``, such as ``planner: {name: mppi, samples: 1000}``, picks that option of the
+    config group (``planner=mppi``, ``model/encoder=vit``) and then changes the option's other keys.
+    """
     overrides = []
     for key, value in settings.items():
         path = f"{prefix}{key}"
         if isinstance(value, DictConfig):
+            if "name" in value:
+                overrides.append(f"{path.replace('.', '/')}={value.name}")
             overrides += as_overrides(value, prefix=f"{path}.")
-        else:
+        elif not (key == "name" and prefix):
             rendered = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
             overrides.append(f"{path}={'null' if rendered is None else rendered}".replace("'", ""))
     return overrides
