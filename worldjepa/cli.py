@@ -80,7 +80,7 @@ def describe_error(err: Exception) -> str:
     return " ".join(line.strip() for line in message.splitlines() if line.strip())
 
 
-def _one_line(err: Exception) -> str:
+def one_line(err: Exception) -> str:
     """Hydra's composition errors as one line; an unknown config-group option lists the valid ones."""
     from hydra.errors import MissingConfigException
 
@@ -103,7 +103,7 @@ def compose_or_exit(command: str, overrides: list[str]):
         with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
             return compose(COMMANDS[command][0], overrides=overrides)
     except (HydraException, OmegaConfBaseException) as err:
-        sys.exit(f"worldjepa {command}: error: {_one_line(err)} (`worldjepa {command} --help` lists the keys)")
+        sys.exit(f"worldjepa {command}: error: {one_line(err)} (`worldjepa {command} --help` lists the keys)")
 
 
 def precheck(command: str, overrides: list[str]) -> Path | None:
@@ -141,6 +141,14 @@ def _resolve(target: str):
     return getattr(importlib.import_module(module), func)
 
 
+def _force_stage_key(arg: str) -> str:
+    """``plan.seeds=[0,1]`` -> ``++plan.seeds=[0,1]``: a quickstart stage block takes any key of that
+    stage's command, not only those quickstart.yaml lists; the stage's own config checks it."""
+    if arg.split("=", 1)[0].split(".", 1)[0] in ("collect", "train", "plan") and "=" in arg:
+        return f"++{arg}"
+    return arg
+
+
 def main(argv: list[str] | None = None) -> None:
     """Dispatch ``argv`` (default ``sys.argv[1:]``) to the named command under Hydra."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -153,6 +161,8 @@ def main(argv: list[str] | None = None) -> None:
     # `worldjepa inspect PATH` reads better than `path=PATH`; accept both.
     if command == "inspect" and rest and "=" not in rest[0] and not rest[0].startswith("-"):
         rest[0] = f"path={rest[0]}"
+    if command == "quickstart":
+        rest = [_force_stage_key(arg) for arg in rest]
     os.environ.setdefault("WANDB_MODE", "offline")
     config_name, target, _ = COMMANDS[command]
     if any(arg in ("-h", "--help") for arg in rest):

@@ -11,9 +11,14 @@ import time
 from pathlib import Path
 
 from hydra import compose
+from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from worldjepa.cli import one_line
 
 from worldjepa.data.collector import run as collect
+from worldjepa.errors import WorldJepaError
 from worldjepa.evaluate import run as plan
 from worldjepa.train import run as train
 
@@ -38,8 +43,17 @@ def as_overrides(settings: DictConfig, prefix: str = "") -> list[str]:
 
 
 def stage_config(name: str, settings: DictConfig, *fixed: str) -> DictConfig:
-    """Compose the primary config of CLI command ``name`` with ``fixed`` overrides and ``settings``."""
-    return compose(config_name=name, overrides=[*fixed, *as_overrides(settings)])
+    """Compose the primary config of CLI command ``name`` with ``fixed`` overrides and ``settings``.
+
+    Raises WorldJepaError naming the bad key or option, so a typo fails before any stage runs.
+    """
+    try:
+        return compose(config_name=name, overrides=[*fixed, *as_overrides(settings)])
+    except (HydraException, OmegaConfBaseException) as err:
+        raise WorldJepaError(
+            f"{name} settings: {one_line(err)} (`worldjepa {name} --help` lists the keys; "
+            f"pass them as {name}.KEY=VALUE)"
+        ) from None
 
 
 def run(cfg: DictConfig) -> dict:
@@ -57,10 +71,13 @@ def run(cfg: DictConfig) -> dict:
         timings[stage] = time.perf_counter() - t0
         return result
 
-    timed("collect", collect, stage_config("collect", cfg.collect, env, f"out={data}"))
-    timed("train", train, stage_config("train", cfg.train, f"data={data}", f"out={run_dir}"))
-    checkpoint = f"checkpoint={run_dir / 'last.pt'}"
-    results = timed("plan", plan, stage_config("plan", cfg.plan, env, checkpoint, f"out={eval_dir}"))
+    # Every stage's config is composed (and so checked) before the first stage starts.
+    collect_cfg = stage_config("collect", cfg.collect, env, f"out={data}")
+    train_cfg = stage_config("train", cfg.train, f"data={data}", f"out={run_dir}")
+    plan_cfg = stage_config("plan", cfg.plan, env, f"checkpoint={run_dir / 'last.pt'}", f"out={eval_dir}")
+    timed("collect", collect, collect_cfg)
+    timed("train", train, train_cfg)
+    results = timed("plan", plan, plan_cfg)
     total = time.perf_counter() - started
     rate, (low, high) = results["success_rate"], results["success_ci95"]
     print(
