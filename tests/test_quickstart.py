@@ -7,9 +7,13 @@ import subprocess
 import sys
 
 import imageio.v3 as iio
+import pytest
+from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from worldjepa.quickstart import as_overrides
+from worldjepa.cli import CONFIG_DIR, _force_stage_key
+from worldjepa.errors import WorldJepaError
+from worldjepa.quickstart import as_overrides, stage_config
 
 # Stage keys that configs/quickstart.yaml does not list need no `+`: each stage's own config checks them.
 TINY = [
@@ -46,9 +50,44 @@ def test_quickstart_runs_the_whole_pipeline(tmp_path):
 def test_stage_blocks_with_a_name_pick_the_config_group_option_then_change_its_keys():
     settings = OmegaConf.create({
         "planner": {"name": "mppi", "samples": 1000}, "model": {"encoder": {"name": "vit", "depth": 2}},
-        "subgoals": {"enabled": True}, "seeds": [0, 1], "checkpoint": None,
+        "logger": "none", "subgoals": {"enabled": True}, "seeds": [0, 1], "checkpoint": None,
     })
     assert as_overrides(settings) == [
         "planner=mppi", "planner.samples=1000", "model/encoder=vit", "model.encoder.depth=2",
-        "subgoals.enabled=True", "seeds=[0, 1]", "checkpoint=null",
+        "logger=none", "subgoals.enabled=true", "seeds=[0,1]", "checkpoint=null",
     ]
+
+
+@pytest.fixture()
+def composer():
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        yield lambda *args: compose("quickstart", overrides=[_force_stage_key(arg) for arg in args])
+
+
+def plan_stage(settings):
+    return stage_config("plan", settings, "env=two_room", "checkpoint=x.pt", "out=eval")
+
+
+def test_stage_keys_need_no_plus_and_string_values_survive_quotes_commas_and_equals(composer):
+    assert [_force_stage_key(a) for a in ["plan.seeds=[0]", "+plan.x=1", "~plan.y", "planner=cem", "out=q"]] == [
+        "++plan.seeds=[0]", "++plan.x=1", "~plan.y", "planner=cem", "out=q"]
+    cfg = plan_stage(composer("plan.seeds=[0,1,2]", "+plan.batch=5", "plan.planner.name=cem").plan)
+    assert list(cfg.seeds) == [0, 1, 2] and cfg.batch == 5
+    assert (cfg.planner.name, cfg.planner.samples, cfg.planner.elites) == ("cem", 1000, 30)  # the block's samples kept
+    assert plan_stage(composer("plan.planner=cem").plan).planner.samples == 300  # a string: CEM's own defaults
+    for value in ["it's", "a,b", "a=b", "back\\slash", "q\\'x", "end\\", "null", "5"]:
+        assert plan_stage(OmegaConf.create({"protocol": {"dataset": value}})).protocol.dataset == value
+
+
+def test_stage_settings_errors_name_the_key_as_the_quickstart_spells_it(composer):
+    with pytest.raises(WorldJepaError, match=r"unknown key 'plan.sedes': check its spelling$"):
+        plan_stage(composer("plan.sedes=3").plan)
+    with pytest.raises(WorldJepaError, match=r"'plan.planner.samples'.*planner 'gradient' has no such key: "
+                                             r"pass plan.planner=gradient to take its own defaults"):
+        plan_stage(composer("plan.planner.name=gradient").plan)
+    with pytest.raises(WorldJepaError, match=r"unknown planner 'ilqr'.*e.g. plan.planner.name=cem"):
+        plan_stage(composer("plan.planner.name=ilqr").plan)
+    with pytest.raises(WorldJepaError, match=r"plan.env is set by the quickstart itself.*pass env=\.\.\."):
+        plan_stage(composer("plan.env=reacher").plan)
+    with pytest.raises(WorldJepaError, match=r"plan='cem' is not a block of settings"):
+        plan_stage(composer("plan=cem").plan)

@@ -80,16 +80,20 @@ def describe_error(err: Exception) -> str:
     return " ".join(line.strip() for line in message.splitlines() if line.strip())
 
 
-def one_line(err: Exception) -> str:
-    """Hydra's composition errors as one line; an unknown config-group option lists the valid ones."""
+def one_line(err: Exception, prefix: str = "") -> str:
+    """Hydra's composition errors as one line; an unknown config-group option lists the valid ones.
+
+    ``prefix`` (``"plan."``) names keys and examples the way a quickstart stage block spells them.
+    """
     from hydra.errors import MissingConfigException
 
     if isinstance(err, MissingConfigException) and err.missing_cfg_file and err.options:
         group, _, name = err.missing_cfg_file.rpartition("/")
-        return f"unknown {group} {name!r}: valid choices are {', '.join(err.options)} (e.g. {group}={err.options[0]})"
+        example = f"{prefix}{group.replace('/', '.')}.name" if prefix else group
+        return f"unknown {group} {name!r}: valid choices are {', '.join(err.options)} (e.g. {example}={err.options[0]})"
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
     if lines and lines[-1].startswith("To append to your config use +"):  # the key does not exist
-        return f"unknown key {lines[-1].split('+', 1)[1].split('=')[0]!r}: check its spelling"
+        return f"unknown key {prefix + lines[-1].split('+', 1)[1].split('=')[0]!r}: check its spelling"
     return " ".join(line for line in lines if not line.startswith(("Config search path", "provider=")))
 
 
@@ -144,8 +148,9 @@ def _resolve(target: str):
 def _force_stage_key(arg: str) -> str:
     """``plan.seeds=[0,1]`` -> ``++plan.seeds=[0,1]``: a quickstart stage block takes any key of that
     stage's command, not only those quickstart.yaml lists; the stage's own config checks it."""
-    if arg.split("=", 1)[0].split(".", 1)[0] in ("collect", "train", "plan") and "=" in arg:
-        return f"++{arg}"
+    key = arg.partition("=")[0].lstrip("+")
+    if "=" in arg and key.split(".", 1)[0] in ("collect", "train", "plan") and "." in key:
+        return f"++{arg.lstrip('+')}"
     return arg
 
 
@@ -165,7 +170,8 @@ def main(argv: list[str] | None = None) -> None:
         rest = [_force_stage_key(arg) for arg in rest]
     os.environ.setdefault("WANDB_MODE", "offline")
     config_name, target, _ = COMMANDS[command]
-    if any(arg in ("-h", "--help") for arg in rest):
+    flags = [arg for arg in rest if arg.startswith("-")]
+    if flags and all(flag in ("-h", "--help") for flag in flags):  # with --cfg etc. Hydra decides
         print(command_help(command, [arg for arg in rest if arg not in ("-h", "--help")]))
         return
     created = None

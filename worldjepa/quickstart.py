@@ -7,27 +7,47 @@ stopped.
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
+from typing import Any
 
 from hydra import compose
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from worldjepa.cli import one_line
-
+from worldjepa.cli import CONFIG_DIR, one_line
 from worldjepa.data.collector import run as collect
 from worldjepa.errors import WorldJepaError
 from worldjepa.evaluate import run as plan
 from worldjepa.train import run as train
 
+CONFIGS = Path(CONFIG_DIR)
+
+
+def render(value: Any) -> str:
+    """A config value as Hydra override syntax; strings are quoted, so commas, '=' and quotes survive."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        # Hydra reads a backslash as an escape only before a quote or the closing quote.
+        return "'" + re.sub(r"(\\*)(?='|$)", lambda m: m.group(1) * 2, value).replace("'", "\\'") + "'"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(render(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{key}:{render(item)}" for key, item in value.items()) + "}"
+    return str(value)
+
 
 def as_overrides(settings: DictConfig, prefix: str = "") -> list[str]:
     """Flatten ``{train: {steps: 10}, planner: cem}``-style settings into Hydra overrides.
 
-    A block with a ``name``, such as ``planner: {name: mppi, samples: 1000}``, picks that option of the
-    config group (``planner=mppi``, ``model/encoder=vit``) and then changes the option's other keys.
+    A string for a config group (``planner: cem``) picks that option with its own defaults. A block
+    with a ``name``, such as ``planner: {name: mppi, samples: 1000}``, picks that option and then
+    changes its other keys (only config-group options have a ``name`` key).
     """
     overrides = []
     for key, value in settings.items():
@@ -36,24 +56,41 @@ def as_overrides(settings: DictConfig, prefix: str = "") -> list[str]:
             if "name" in value:
                 overrides.append(f"{path.replace('.', '/')}={value.name}")
             overrides += as_overrides(value, prefix=f"{path}.")
+        elif isinstance(value, str) and _is_group(path):
+            overrides.append(f"{path.replace('.', '/')}={value}")
         elif not (key == "name" and prefix):
-            rendered = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
-            overrides.append(f"{path}={'null' if rendered is None else rendered}".replace("'", ""))
+            plain = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+            overrides.append(f"{path}={render(plain)}")
     return overrides
 
 
-def stage_config(name: str, settings: DictConfig, *fixed: str) -> DictConfig:
+def _is_group(path: str) -> bool:
+    return (CONFIGS / path.replace(".", "/")).is_dir()
+
+
+def stage_config(name: str, settings: Any, *fixed: str) -> DictConfig:
     """Compose the primary config of CLI command ``name`` with ``fixed`` overrides and ``settings``.
 
     Raises WorldJepaError naming the bad key or option, so a typo fails before any stage runs.
     """
+    if not isinstance(settings, DictConfig):
+        raise WorldJepaError(f"{name}={settings!r} is not a block of settings: set its keys, e.g. {name}.KEY=VALUE")
+    wired = {override.split("=", 1)[0] for override in fixed}
+    clash = sorted(wired & set(settings.keys()))
+    if clash:
+        raise WorldJepaError(
+            f"{name}.{clash[0]} is set by the quickstart itself (from the top-level env and out): "
+            f"drop {name}.{clash[0]}, and pass env=... or out=... instead"
+        )
     try:
         return compose(config_name=name, overrides=[*fixed, *as_overrides(settings)])
     except (HydraException, OmegaConfBaseException) as err:
-        raise WorldJepaError(
-            f"{name} settings: {one_line(err)} (`worldjepa {name} --help` lists the keys; "
-            f"pass them as {name}.KEY=VALUE)"
-        ) from None
+        message = f"{name} settings: {one_line(err, prefix=f'{name}.')}"
+        for key, block in settings.items():  # a key left over from the option a block used to name
+            if isinstance(block, DictConfig) and "name" in block and f"'{name}.{key}." in message:
+                message += (f" ({key} {block.name!r} has no such key: pass {name}.{key}={block.name} "
+                            "to take its own defaults)")
+        raise WorldJepaError(message) from None
 
 
 def run(cfg: DictConfig) -> dict:
