@@ -11,7 +11,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from worldjepa.cli import CONFIG_DIR, _force_stage_key
+from worldjepa.cli import CONFIG_DIR, _force_stage_key, main
 from worldjepa.errors import WorldJepaError
 from worldjepa.quickstart import as_overrides, stage_config
 
@@ -91,3 +91,9 @@ def test_stage_settings_errors_name_the_key_as_the_quickstart_spells_it(composer
         plan_stage(composer("plan.env=reacher").plan)
     with pytest.raises(WorldJepaError, match=r"plan='cem' is not a block of settings"):
         plan_stage(composer("plan=cem").plan)
+
+
+def test_help_says_stage_blocks_take_their_commands_keys(capsys):
+    main(["quickstart", "plan.episodes=7", "--help"])
+    text = capsys.readouterr().out
+    assert "blocks take any key of that command" in text and "episodes: 7" in text

@@ -58,6 +58,9 @@ def command_help(command: str, overrides: list[str]) -> str:
             options = ", ".join(sorted(f.stem for f in (Path(CONFIG_DIR) / group).glob("*.yaml")))
             lines.append(f"  {syntax}{{{options}}}")
         lines.append("")
+    if command == "quickstart":
+        lines += ["the collect, train and plan blocks take any key of that command (`worldjepa plan --help`),",
+                  "e.g. plan.seeds=[0,1,2] train.logger=none plan.planner.name=cem", ""]
     cfg = compose_or_exit(command, overrides)
     lines += ["config (override any key with key=value; nested keys with dots, e.g. a.b=1):", "",
               OmegaConf.to_yaml(cfg).rstrip()]
