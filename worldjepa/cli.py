@@ -175,10 +175,10 @@ def main(argv: list[str] | None = None) -> None:
     config_name, target, _ = COMMANDS[command]
     flags = [arg for arg in rest if arg.startswith("-")]
     if flags and all(flag in ("-h", "--help") for flag in flags):  # with --cfg etc. Hydra decides
-        print(command_help(command, [arg for arg in rest if arg not in ("-h", "--help")]))
+        print(command_help(command, [arg for arg in rest if arg not in flags]))
         return
     created = None
-    if not any(arg.startswith("-") for arg in rest):  # --help, --cfg job, -m: Hydra's own modes
+    if not flags:  # --cfg job, -m and the like are Hydra's own modes
         created = precheck(command, rest)
 
     import hydra
