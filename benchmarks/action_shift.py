@@ -10,7 +10,8 @@ model forward on three kinds of action sequence, and the true simulator on the s
 - `held`: one such action per latent step, held for its frameskip env steps (`hold=true`).
 A ridge readout (fit on training-episode frames, as the probe is) turns predicted embeddings into
 positions; the figure is the mean Euclidean error of the read-out positions after `horizon` latent
-steps, next to the readout's own error on encoded true frames (the floor). Positions are the
+steps, next to the readout's own error on encoded true frames (the floor) and to how far the true
+positions moved (`mean_true_displacement`: the error of predicting no motion). Positions are the
 dataset's qpos dims unless `--dims` picks others (Push: 0 1 = block x, y; 3 4 = pusher x, y).
 """
 
@@ -58,6 +59,7 @@ def measure(checkpoint: Path, data: Path | None, dims: list[int] | None, horizon
     env = make_env(store.meta["env_id"], store.meta["env_kwargs"])
     sim, rng = env.unwrapped, np.random.default_rng(seed)
     errors = {name: [] for name in (*SOURCES, "readout_floor")}
+    moved = {name: [] for name in SOURCES}
     span = (k - 1 + horizon) * fs
     for e in val_eps:
         pixels, actions, states = store.load(e, "pixels"), store.load(e, "actions"), store.load(e, "state")
@@ -71,11 +73,13 @@ def measure(checkpoint: Path, data: Path | None, dims: list[int] | None, horizon
                 truth = sim.simulate(states[t], seq[None].astype(np.float64))[0, -1, dims]
                 pred = read(model.rollout(z_hist, torch.from_numpy(seq).float().reshape(1, horizon, -1))[0, -1])
                 errors[name].append(np.linalg.norm(pred - truth))
+                moved[name].append(np.linalg.norm(truth - states[t, dims]))
     env.close()
     return {
         "checkpoint": str(checkpoint), "dataset": str(store.root), "dims": dims, "horizon": horizon,
         "env_steps": horizon * fs, "windows": len(errors["data"]),
         "mean_position_error": {name: float(np.mean(v)) for name, v in errors.items()},
+        "mean_true_displacement": {name: float(np.mean(v)) for name, v in moved.items()},
     }
 
 
@@ -92,7 +96,9 @@ def main() -> None:
     result = measure(args.checkpoint, args.data, args.dims, args.horizon, args.stride, args.seed)
     out = args.out or args.checkpoint.parent / "action_shift.json"
     write_json_atomic(out, result)
-    print({k: round(v, 3) for k, v in result["mean_position_error"].items()}, "->", out)
+    for key in ("mean_position_error", "mean_true_displacement"):
+        print(key, {k: round(v, 3) for k, v in result[key].items()})
+    print("->", out)
 
 
 if __name__ == "__main__":

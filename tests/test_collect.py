@@ -138,6 +138,40 @@ def test_correlated_policy_has_the_configured_autocorrelation():
         make_policy({"name": "correlated", "correlation": 1.0})
 
 
+def test_mixture_policy_draws_one_component_per_episode_by_weight():
+    mixture = {"name": "mixture", "components": [{"name": "random"}, {"name": "correlated", "correlation": 0.9}],
+               "weights": [1, 3]}
+    policy, env, rng = make_policy(mixture), fake_env(1), np.random.default_rng(0)
+    lag1 = []
+    for _ in range(200):
+        policy.reset(env, rng)
+        a = np.stack([policy.act({}) for _ in range(200)])[:, 0]
+        lag1.append(np.corrcoef(a[:-1], a[1:])[0, 1])
+    lag1 = np.asarray(lag1)
+    # each episode is wholly one policy: white noise (lag-1 ~ 0) or AR(1) noise (~ 0.9), never between
+    assert np.all((np.abs(lag1) < 0.3) | (lag1 > 0.75))
+    assert abs(np.mean(lag1 > 0.75) - 0.75) < 0.08
+
+
+def test_collect_with_the_mixture_config_records_its_components(tmp_path):
+    tiny_collect(tmp_path / "d", episodes=2, policy="mixture")
+    policy = json.loads((tmp_path / "d" / "meta.json").read_text())["policy"]
+    assert policy["name"] == "mixture" and policy["weights"] == [0.5, 0.5]
+    assert [c["name"] for c in policy["components"]] == ["waypoint", "correlated"]
+    assert list_episodes(tmp_path / "d") == [0, 1]
+
+
+def test_mixture_policy_rejects_bad_components_and_weights():
+    with pytest.raises(ValueError, match="policy.components is empty"):
+        make_policy({"name": "mixture", "components": []})
+    with pytest.raises(ValueError, match=r"weights=\[1.0\] for 2 components: pass one weight >= 0 per component"):
+        make_policy({"name": "mixture", "components": [{"name": "random"}, {"name": "correlated"}], "weights": [1]})
+    with pytest.raises(ValueError, match="cannot contain another mixture"):
+        make_policy({"name": "mixture", "components": [{"name": "mixture", "components": [{"name": "random"}]}]})
+    with pytest.raises(ValueError, match=r"policy 'correlated' has no parameters \['sigma'\]"):
+        make_policy({"name": "mixture", "components": [{"name": "correlated", "sigma": 1.0}]})
+
+
 def test_policies_are_reproducible_from_the_seed():
     def actions(seed: int) -> np.ndarray:
         policy = make_policy({"name": "correlated"})

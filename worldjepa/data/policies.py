@@ -1,4 +1,5 @@
-"""Exploration policies for data collection: uniform random, temporally correlated noise, waypoints.
+"""Exploration policies for data collection: uniform random, temporally correlated noise, waypoints,
+and a per-episode mixture of them.
 
 numpy only and fully seeded: an episode's actions depend on nothing but its seed.
 """
@@ -6,7 +7,7 @@ numpy only and fully seeded: an episode's actions depend on nothing but its seed
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import gymnasium as gym
@@ -107,7 +108,44 @@ class WaypointPolicy:
         return np.clip(action, self._space.low, self._space.high).astype(np.float32)
 
 
-POLICIES: dict[str, type] = {"random": RandomPolicy, "correlated": CorrelatedPolicy, "waypoint": WaypointPolicy}
+class MixturePolicy:
+    """Each episode is driven by one of ``components``, drawn with probabilities ``weights``.
+
+    Mixing covers what no single policy does. On Push the waypoint policy pushes the block in
+    every 40-step stretch, so a model trained on it alone learns that the block moves whenever the
+    pusher does; correlated noise adds the stretches where the pusher moves past the block.
+    """
+
+    def __init__(self, components: Sequence[Mapping[str, Any]] = (), weights: Sequence[float] | None = None) -> None:
+        if not components:
+            raise ValueError("policy.components is empty: list the policies to mix, e.g. [{name: waypoint}, {name: correlated}]")
+        weights = [1.0] * len(components) if weights is None else [float(w) for w in weights]
+        if len(weights) != len(components) or min(weights) < 0 or sum(weights) <= 0:
+            raise ValueError(
+                f"policy.weights={weights} for {len(components)} components: pass one weight >= 0 per "
+                "component, not all zero"
+            )
+        for component in components:
+            if component.get("name") == "mixture":
+                raise ValueError("policy 'mixture' cannot contain another mixture: list its components directly")
+        self.components = [make_policy(component) for component in components]
+        self.weights = np.asarray(weights) / sum(weights)
+        self._active: Policy | None = None
+
+    def reset(self, env: gym.Env, rng: np.random.Generator) -> None:
+        self._active = self.components[rng.choice(len(self.components), p=self.weights)]
+        self._active.reset(env, rng)
+
+    def act(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
+        return self._active.act(obs)
+
+
+POLICIES: dict[str, type] = {
+    "random": RandomPolicy,
+    "correlated": CorrelatedPolicy,
+    "waypoint": WaypointPolicy,
+    "mixture": MixturePolicy,
+}
 
 
 def check_policy_config(cfg: Mapping[str, Any]) -> None:
