@@ -151,8 +151,11 @@ POLICIES: dict[str, type] = {
 }
 
 
-def check_policy_config(cfg: Mapping[str, Any]) -> None:
-    """Raise ``ValueError`` for an unknown policy name or parameter, before any work starts."""
+def make_policy(cfg: Mapping[str, Any]) -> Policy:
+    """Build the policy named ``cfg["name"]`` with the remaining keys as its parameters.
+
+    Raises ``ValueError`` for an unknown name or parameter and for out-of-range values.
+    """
     name = cfg.get("name")
     if name not in POLICIES:
         raise ValueError(f"unknown policy {name!r}; valid policies: {', '.join(POLICIES)} (e.g. policy=waypoint)")
@@ -161,10 +164,9 @@ def check_policy_config(cfg: Mapping[str, Any]) -> None:
     unknown = sorted(set(params) - allowed)
     if unknown:
         raise ValueError(f"policy {name!r} has no parameters {unknown}; valid parameters: {sorted(allowed)}")
-    POLICIES[name](**params)  # runs the constructor's range checks
+    return POLICIES[name](**params)
 
 
-def make_policy(cfg: Mapping[str, Any]) -> Policy:
-    """Build the policy named ``cfg["name"]`` with the remaining keys as its parameters."""
-    check_policy_config(cfg)
-    return POLICIES[cfg["name"]](**{k: v for k, v in cfg.items() if k != "name"})
+def check_policy_config(cfg: Mapping[str, Any]) -> None:
+    """Raise ``ValueError`` for a policy config ``make_policy`` would refuse, before any work starts."""
+    make_policy(cfg)
