@@ -1,0 +1,109 @@
+"""Collect episodes with the latent planner itself (on-policy data, as model-based RL does) -> dataset.
+
+    .venv/bin/python benchmarks/planner_data.py --checkpoint R/last.pt --base D --out D2 [--episodes 200]
+
+D2 starts as a hard-linked copy of the base dataset D; the planner's episodes are appended after its
+episodes. Each one is latent CEM (configs/planner/cem.yaml, the plan defaults) toward an env-sampled
+goal of protocol seed --task-seed (not the evaluation's seed 0), with Gaussian noise of std --noise
+added to every executed action; it ends at success or after --budget env steps. Train a fresh model
+with `worldjepa train data=D2` and score it with `action_shift.py`: this tests whether the model's
+errors on the planner's own actions shrink once such actions are in its data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+from omegaconf import OmegaConf
+from tqdm import tqdm
+
+import worldjepa.configs
+from worldjepa.data.collector import make_env
+from worldjepa.data.format import list_episodes, read_meta, write_episode
+from worldjepa.eval_tasks import PROTOCOL_VERSION, make_tasks
+from worldjepa.evaluate import cost_factory, run_batch, setup
+from worldjepa.planners.mpc import MPCController
+
+
+class NoisyRecorder(gym.Wrapper):
+    """Adds N(0, noise) to every action (clipped to the box) and records the episode in the dataset format."""
+
+    def __init__(self, env: gym.Env, noise: float, rng: np.random.Generator) -> None:
+        super().__init__(env)
+        self.noise, self.rng = noise, rng
+        self.arrays: dict[str, list] = {}
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        self.arrays = {"pixels": [obs["pixels"].copy()], "proprio": [obs["proprio"]], "state": [info["state"]],
+                       "actions": []}
+        return obs, info
+
+    def step(self, action):
+        space = self.action_space
+        action = np.clip(action + self.noise * self.rng.standard_normal(action.shape), space.low, space.high)
+        obs, reward, terminated, truncated, info = self.env.step(action.astype(np.float32))
+        for name, value in (("pixels", obs["pixels"].copy()), ("proprio", obs["proprio"]), ("state", info["state"]),
+                            ("actions", action)):
+            self.arrays[name].append(value)
+        return obs, reward, terminated, truncated, info
+
+    def episode(self) -> dict[str, np.ndarray]:
+        dtypes = {"pixels": np.uint8, "proprio": np.float32, "state": np.float64, "actions": np.float32}
+        return {name: np.stack(values).astype(dtypes[name]) for name, values in self.arrays.items()}
+
+
+def collect(checkpoint: Path, base: Path, out: Path, episodes: int, batch: int, budget: int, noise: float,
+            task_seed: int) -> dict:
+    if out.exists():
+        raise FileExistsError(f"{out} exists: pass a new --out (it is built from --base)")
+    meta = read_meta(base)
+    shutil.copytree(base, out, copy_function=os.link)  # hard links: the base's episodes are never rewritten
+    first = max(list_episodes(out)) + 1
+    config_dir = Path(worldjepa.configs.__file__).parent
+    planner = OmegaConf.to_container(OmegaConf.load(config_dir / "planner" / "cem.yaml"))
+    cost = OmegaConf.to_container(OmegaConf.load(config_dir / "plan.yaml").cost)
+    env_cfg = {"name": meta["env_id"].split("/")[-1], "id": meta["env_id"], "kwargs": dict(meta["env_kwargs"])}
+    s = setup(env_cfg, planner, str(checkpoint), None, None, budget, "auto", task_seed)
+    rng = np.random.default_rng(task_seed)
+    envs = [NoisyRecorder(make_env(s.env_cfg["id"], s.env_cfg["kwargs"]), noise, rng) for _ in range(batch)]
+    protocol = {"version": PROTOCOL_VERSION, "goal_source": "env", "dataset": None, "dataset_offset": 1,
+                "budget": budget, "seed": task_seed}
+    tasks = make_tasks(protocol, episodes, envs[0].unwrapped)
+    controller, build_cost = MPCController(s.planner, s.frameskip), cost_factory(s, cost)
+    successes, t0 = 0, time.perf_counter()
+    for start in tqdm(range(0, episodes, batch), desc="planner episodes", unit="batch"):
+        chunk = [(task_seed, task) for task in tasks[start : start + batch]]
+        s.planner.manual_seed(task_seed + start)
+        for e in run_batch(s, envs[: len(chunk)], chunk, build_cost, controller, budget):
+            write_episode(out, first + e.task.episode, e.env.episode())
+            successes += e.success
+    for env in envs:
+        env.close()
+    return {"out": str(out), "base_episodes": first, "planner_episodes": episodes, "successes": successes,
+            "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", type=Path, required=True, help="world model the planner uses")
+    parser.add_argument("--base", type=Path, required=True, help="dataset the new one starts from")
+    parser.add_argument("--out", type=Path, required=True, help="new dataset directory")
+    parser.add_argument("--episodes", type=int, default=200, help="planner episodes to add")
+    parser.add_argument("--batch", type=int, default=50, help="episodes planned in lockstep")
+    parser.add_argument("--budget", type=int, default=100, help="env steps per episode")
+    parser.add_argument("--noise", type=float, default=0.3, help="std of the exploration noise on executed actions")
+    parser.add_argument("--task-seed", type=int, default=1000, help="protocol seed of the start/goal tasks")
+    args = parser.parse_args()
+    print(collect(args.checkpoint, args.base, args.out, args.episodes, args.batch, args.budget, args.noise,
+                  args.task_seed))
+
+
+if __name__ == "__main__":
+    main()
