@@ -62,7 +62,7 @@ class StateDynamics(nn.Module):
     def predict(self, state: np.ndarray, actions: np.ndarray, frameskip: int) -> np.ndarray:
         """Raw state (D,) and env actions [H*frameskip, A] -> the raw state after the last chunk."""
         x0 = (torch.tensor(state, dtype=torch.float32) - self.mean) / self.std
-        chunks = torch.as_tensor(actions, dtype=torch.float32).reshape(1, -1, frameskip * actions.shape[-1])
+        chunks = torch.tensor(actions, dtype=torch.float32).reshape(1, -1, frameskip * actions.shape[-1])
         return (self.rollout(x0[None], chunks)[0, -1] * self.std + self.mean).numpy()
 
 
@@ -128,7 +128,6 @@ def plan_success(model: StateDynamics, meta: dict, episodes: int, frameskip: int
     eps = run_batch(s, envs, [(0, task) for task in tasks], build_cost, MPCController(s.planner, frameskip), budget)
     for env in envs:
         env.close()
-    planning = plan_success(model, store.meta, plan_episodes, frameskip, horizon, budget) if plan_episodes else None
     return {"episodes": episodes, "successes": sum(e.success for e in eps),
             "mean_start_distance": float(np.mean([e.distances[0] for e in eps])),
             "mean_final_distance": float(np.mean([e.distances[-1] for e in eps]))}
