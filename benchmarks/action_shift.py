@@ -71,7 +71,7 @@ def measure(checkpoint: Path, data: Path | None, dims: list[int] | None, horizon
     errors = {name: [] for name in (*SOURCES, "readout_floor")}
     moved = {name: [] for name in SOURCES}
     for e, t in held_out_windows(store, val_eps, horizon, fs, k, stride):
-        pixels, actions, states = (store.load(e, name, mmap=True) for name in ("pixels", "actions", "state"))
+        pixels, actions, states = store.load(e, "pixels", mmap=True), store.load(e, "actions"), store.load(e, "state")
         z_hist = model.encode(torch.from_numpy(np.array(pixels[t - (k - 1) * fs : t + 1 : fs]))[None])
         end = t + horizon * fs
         floor = read(model.encode(torch.from_numpy(np.array(pixels[end : end + 1]))))[0]
