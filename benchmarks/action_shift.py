@@ -41,14 +41,12 @@ def action_sequences(rng: np.random.Generator, data_actions: np.ndarray, horizon
     return {"data": data_actions, "gaussian": per_step, "held": held}
 
 
-def held_out_windows(store, episodes: list[int], horizon: int, frameskip: int, history: int, stride: int):
-    """Yield (episode, t) for each evaluation window: `history` context frames ending at env step t,
-    then `horizon` latent steps of `frameskip` env steps, window starts `stride` env steps apart."""
-    span = (history - 1 + horizon) * frameskip
-    for e in episodes:
-        length = len(store.load(e, "state", mmap=True))
-        for t0 in range(0, length - span - 1, stride):
-            yield e, t0 + (history - 1) * frameskip
+def window_times(length: int, horizon: int, frameskip: int, history: int, stride: int) -> range:
+    """Env steps t of an episode of `length` frames where an evaluation window plans: `history`
+    context frames ending at t, then `horizon` latent steps of `frameskip` env steps; window starts
+    are `stride` env steps apart."""
+    context = (history - 1) * frameskip
+    return range(context, length - horizon * frameskip - 1, stride)
 
 
 @torch.no_grad()
@@ -70,17 +68,18 @@ def measure(checkpoint: Path, data: Path | None, dims: list[int] | None, horizon
     sim, rng = env.unwrapped, np.random.default_rng(seed)
     errors = {name: [] for name in (*SOURCES, "readout_floor")}
     moved = {name: [] for name in SOURCES}
-    for e, t in held_out_windows(store, val_eps, horizon, fs, k, stride):
-        pixels, actions, states = store.load(e, "pixels", mmap=True), store.load(e, "actions"), store.load(e, "state")
-        z_hist = model.encode(torch.from_numpy(np.array(pixels[t - (k - 1) * fs : t + 1 : fs]))[None])
-        end = t + horizon * fs
-        floor = read(model.encode(torch.from_numpy(np.array(pixels[end : end + 1]))))[0]
-        errors["readout_floor"].append(np.linalg.norm(floor - states[end, dims]))
-        for name, seq in action_sequences(rng, actions[t : t + horizon * fs], horizon, fs).items():
-            truth = sim.simulate(states[t], seq[None].astype(np.float64))[0, -1, dims]
-            pred = read(model.rollout(z_hist, torch.from_numpy(seq).float().reshape(1, horizon, -1))[0, -1])
-            errors[name].append(np.linalg.norm(pred - truth))
-            moved[name].append(np.linalg.norm(truth - states[t, dims]))
+    for e in val_eps:
+        pixels, actions, states = store.load(e, "pixels"), store.load(e, "actions"), store.load(e, "state")
+        for t in window_times(len(pixels), horizon, fs, k, stride):
+            z_hist = model.encode(torch.from_numpy(pixels[t - (k - 1) * fs : t + 1 : fs])[None])
+            end = t + horizon * fs
+            floor = read(model.encode(torch.from_numpy(pixels[end : end + 1])))[0]
+            errors["readout_floor"].append(np.linalg.norm(floor - states[end, dims]))
+            for name, seq in action_sequences(rng, actions[t : t + horizon * fs], horizon, fs).items():
+                truth = sim.simulate(states[t], seq[None].astype(np.float64))[0, -1, dims]
+                pred = read(model.rollout(z_hist, torch.from_numpy(seq).float().reshape(1, horizon, -1))[0, -1])
+                errors[name].append(np.linalg.norm(pred - truth))
+                moved[name].append(np.linalg.norm(truth - states[t, dims]))
     env.close()
     return {
         "checkpoint": str(checkpoint), "dataset": str(store.root), "dims": dims, "horizon": horizon,

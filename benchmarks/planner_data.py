@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 import worldjepa.configs
 from worldjepa.data.collector import make_env
-from worldjepa.data.format import list_episodes, read_meta, write_episode
+from worldjepa.data.format import ARRAYS, list_episodes, read_meta, write_episode
 from worldjepa.eval_tasks import PROTOCOL_VERSION, make_tasks
 from worldjepa.evaluate import cost_factory, run_batch, setup
 from worldjepa.planners.mpc import MPCController
@@ -55,8 +55,26 @@ class NoisyRecorder(gym.Wrapper):
         return obs, reward, terminated, truncated, info
 
     def episode(self) -> dict[str, np.ndarray]:
-        dtypes = {"pixels": np.uint8, "proprio": np.float32, "state": np.float64, "actions": np.float32}
-        return {name: np.stack(values).astype(dtypes[name]) for name, values in self.arrays.items()}
+        return {name: np.stack(values).astype(ARRAYS[name][0]) for name, values in self.arrays.items()}
+
+
+def plan_defaults() -> tuple[dict, dict]:
+    """`worldjepa plan`'s defaults: the CEM planner config and the cost block."""
+    config_dir = Path(worldjepa.configs.__file__).parent
+    cem = OmegaConf.to_container(OmegaConf.load(config_dir / "planner" / "cem.yaml"))
+    return cem, OmegaConf.to_container(OmegaConf.load(config_dir / "plan.yaml").cost)
+
+
+def dataset_env(meta: dict) -> dict:
+    """The env config ({name, id, kwargs}) a dataset was collected with, from its meta.json."""
+    return {"name": meta["env_id"].split("/")[-1], "id": meta["env_id"], "kwargs": dict(meta["env_kwargs"])}
+
+
+def env_goal_tasks(seed: int, budget: int, episodes: int, env: gym.Env) -> list:
+    """The first `episodes` env-sampled start/goal tasks of protocol seed `seed`."""
+    protocol = {"version": PROTOCOL_VERSION, "goal_source": "env", "dataset": None, "dataset_offset": 1,
+                "budget": budget, "seed": seed}
+    return make_tasks(protocol, episodes, env.unwrapped)
 
 
 def collect(checkpoint: Path, base: Path, out: Path, episodes: int, batch: int, budget: int, noise: float,
@@ -66,16 +84,11 @@ def collect(checkpoint: Path, base: Path, out: Path, episodes: int, batch: int, 
     meta = read_meta(base)
     shutil.copytree(base, out, copy_function=os.link)  # hard links: the base's episodes are never rewritten
     first = max(list_episodes(out)) + 1
-    config_dir = Path(worldjepa.configs.__file__).parent
-    planner = OmegaConf.to_container(OmegaConf.load(config_dir / "planner" / "cem.yaml"))
-    cost = OmegaConf.to_container(OmegaConf.load(config_dir / "plan.yaml").cost)
-    env_cfg = {"name": meta["env_id"].split("/")[-1], "id": meta["env_id"], "kwargs": dict(meta["env_kwargs"])}
-    s = setup(env_cfg, planner, str(checkpoint), None, None, budget, "auto", task_seed)
+    planner, cost = plan_defaults()
+    s = setup(dataset_env(meta), planner, str(checkpoint), None, None, budget, "auto", task_seed)
     rng = np.random.default_rng(task_seed)
     envs = [NoisyRecorder(make_env(s.env_cfg["id"], s.env_cfg["kwargs"]), noise, rng) for _ in range(batch)]
-    protocol = {"version": PROTOCOL_VERSION, "goal_source": "env", "dataset": None, "dataset_offset": 1,
-                "budget": budget, "seed": task_seed}
-    tasks = make_tasks(protocol, episodes, envs[0].unwrapped)
+    tasks = env_goal_tasks(task_seed, budget, episodes, envs[0])
     controller, build_cost = MPCController(s.planner, s.frameskip), cost_factory(s, cost)
     successes, t0 = 0, time.perf_counter()
     for start in tqdm(range(0, episodes, batch), desc="planner episodes", unit="batch"):

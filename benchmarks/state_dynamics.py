@@ -23,18 +23,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from action_shift import SOURCES, action_sequences, held_out_windows
-from omegaconf import OmegaConf
+from action_shift import SOURCES, action_sequences, window_times
+from planner_data import dataset_env, env_goal_tasks, plan_defaults
 from torch import nn
 from tqdm import trange
 
-import worldjepa.configs
 from worldjepa.atomic import write_json_atomic
 from worldjepa.costs import reduce_distances
 from worldjepa.data import open_dataset, split_episodes
 from worldjepa.data.collector import make_env
 from worldjepa.diagnostics import position_dims
-from worldjepa.eval_tasks import PROTOCOL_VERSION, make_tasks
 from worldjepa.evaluate import run_batch, setup
 from worldjepa.planners.mpc import MPCController
 
@@ -99,16 +97,11 @@ def train(states: np.ndarray, chunks: np.ndarray, steps: int, batch: int, hidden
 
 def plan_success(model: StateDynamics, meta: dict, episodes: int, frameskip: int, horizon: int, budget: int) -> dict:
     """CEM on the learned state model toward env-sampled goals; success rate and mean distances."""
-    config_dir = Path(worldjepa.configs.__file__).parent
-    cem = OmegaConf.to_container(OmegaConf.load(config_dir / "planner" / "cem.yaml"))
-    cost = OmegaConf.load(config_dir / "plan.yaml").cost  # the latent cost's reduction, on task distances
+    cem, cost = plan_defaults()  # cost: the latent cost's reduction, applied to task distances
     planner = {**cem, "name": "oracle", "solver": "cem", "frameskip": frameskip}  # the sampler, without a checkpoint
-    env_cfg = {"name": meta["env_id"].split("/")[-1], "id": meta["env_id"], "kwargs": dict(meta["env_kwargs"])}
-    s = setup(env_cfg, planner, None, horizon, frameskip, budget, "cpu", seed=0)
+    s = setup(dataset_env(meta), planner, None, horizon, frameskip, budget, "cpu", seed=0)
     envs = [make_env(s.env_cfg["id"], s.env_cfg["kwargs"]) for _ in range(episodes)]
-    protocol = {"version": PROTOCOL_VERSION, "goal_source": "env", "dataset": None, "dataset_offset": 1,
-                "budget": budget, "seed": 0}
-    tasks = make_tasks(protocol, episodes, envs[0].unwrapped)
+    tasks = env_goal_tasks(0, budget, episodes, envs[0])
 
     def build_cost(eps):
         sims = [e.env.unwrapped for e in eps]
@@ -147,12 +140,13 @@ def measure(data: Path, dims: list[int] | None, horizon: int, frameskip: int, hi
     sim, rng = env.unwrapped, np.random.default_rng(seed)
     errors = {name: [] for name in SOURCES}
     moved = {name: [] for name in SOURCES}
-    for e, t in held_out_windows(store, val_eps, horizon, frameskip, history, stride):
-        actions, states = store.load(e, "actions", mmap=True), store.load(e, "state", mmap=True)
-        for name, seq in action_sequences(rng, actions[t : t + horizon * frameskip], horizon, frameskip).items():
-            truth = sim.simulate(states[t], seq[None].astype(np.float64))[0, -1, dims]
-            errors[name].append(np.linalg.norm(model.predict(states[t], seq, frameskip)[dims] - truth))
-            moved[name].append(np.linalg.norm(truth - states[t, dims]))
+    for e in val_eps:
+        actions, states = store.load(e, "actions"), store.load(e, "state")
+        for t in window_times(len(states), horizon, frameskip, history, stride):
+            for name, seq in action_sequences(rng, actions[t : t + horizon * frameskip], horizon, frameskip).items():
+                truth = sim.simulate(states[t], seq[None].astype(np.float64))[0, -1, dims]
+                errors[name].append(np.linalg.norm(model.predict(states[t], seq, frameskip)[dims] - truth))
+                moved[name].append(np.linalg.norm(truth - states[t, dims]))
     env.close()
     planning = plan_success(model, store.meta, plan_episodes, frameskip, horizon, budget) if plan_episodes else None
     return {
