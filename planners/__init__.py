@@ -10,10 +10,12 @@ from .gradient import GradientPlanner
 from .held import HeldChunkPlanner, hold_chunks
 from .mpc import MPCController, shift_warm_start, split_chunks
 from .mppi import MPPI
+from .proposal import ProposalPlanner
 from .sampling import GaussianPlanner
 from .uniform import RandomPlanner
 
-PLANNERS: dict[str, type[Planner]] = {"cem": CEM, "mppi": MPPI, "gradient": GradientPlanner, "random": RandomPlanner}
+PLANNERS: dict[str, type[Planner]] = {"cem": CEM, "mppi": MPPI, "gradient": GradientPlanner, "random": RandomPlanner,
+                                   "policy": ProposalPlanner}
 
 
 def make_planner(name: str, *, horizon: int, action_dim: int, **hparams: Any) -> Planner:
@@ -29,6 +31,6 @@ def make_planner(name: str, *, horizon: int, action_dim: int, **hparams: Any) ->
 
 
 __all__ = [
-    "CEM", "MPPI", "GradientPlanner", "RandomPlanner", "GaussianPlanner", "Planner", "PlanResult", "CostFn", "BestSoFar",
+    "CEM", "MPPI", "GradientPlanner", "RandomPlanner", "ProposalPlanner", "GaussianPlanner", "Planner", "PlanResult", "CostFn", "BestSoFar",
     "MPCController", "HeldChunkPlanner", "hold_chunks", "shift_warm_start", "split_chunks", "PLANNERS", "make_planner",
 ]

@@ -76,13 +76,15 @@ class MPCController:
     def needs_plan(self) -> bool:
         return self._cursor >= self._queue.shape[1]
 
-    def plan(self, cost_fn: CostFn, rows: Sequence[int]) -> PlanResult:
-        """One batched solve for `rows`; cost_fn sees [len(rows), N, H, frameskip*A]."""
+    def plan(self, cost_fn: CostFn, rows: Sequence[int], init: Tensor | None = None) -> PlanResult:
+        """One batched solve for `rows`; cost_fn sees [len(rows), N, H, frameskip*A].
+
+        `init` [len(rows), H, frameskip*A] (a proposal, e.g. a learned policy's) replaces the warm start.
+        """
         rows_t = torch.as_tensor(list(rows), dtype=torch.long)
-        init = None
-        if self.warm_start and self._prev is not None:
-            init = shift_warm_start(self._prev[rows_t], self.replan_every).to(self.planner.device)
-        result = self.planner.solve(cost_fn, len(rows_t), init)
+        if init is None and self.warm_start and self._prev is not None:
+            init = shift_warm_start(self._prev[rows_t], self.replan_every)
+        result = self.planner.solve(cost_fn, len(rows_t), None if init is None else init.to(self.planner.device))
         actions = result.actions.detach().cpu()
         if self._prev is None:
             self._prev = torch.zeros(self._queue.shape[0], *actions.shape[1:])

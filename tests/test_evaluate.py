@@ -244,7 +244,7 @@ def test_cli_reports_missing_checkpoint_in_one_line(tmp_path):
 def test_help_flag_anywhere_prints_the_commands_help_with_the_other_overrides_applied(capsys):
     main(["plan", "--help", "env=push", "planner=mppi"])
     text = capsys.readouterr().out
-    assert text.startswith("worldjepa plan:") and "planner={cem, gradient, mppi, oracle, random}" in text
+    assert text.startswith("worldjepa plan:") and "planner={cem, gradient, mppi, oracle, policy, random}" in text
     assert "id: worldjepa/Push-v0" in text and "name: mppi" in text
 
 

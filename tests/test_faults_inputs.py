@@ -64,7 +64,7 @@ CASES: dict[str, tuple[list[str], str]] = {
     "plan_zero_horizon": ([*PLAN_WITH_MODEL, "horizon=0"], r"horizon=0: both must be positive"),
     "plan_zero_samples": ([*PLAN_WITH_MODEL, "planner.samples=0"], r"samples >= 2"),
     "plan_unknown_planner": (["plan", "planner=ilqr"],
-                             r"unknown planner 'ilqr': valid choices are cem, gradient, mppi, oracle, random"),
+                             r"unknown planner 'ilqr': valid choices are cem, gradient, mppi, oracle, policy, random"),
     "plan_horizon_beyond_training": ([*PLAN_WITH_MODEL, "horizon=100"],
                                      r"horizon=100 is more than 4x the model's train_horizon=2.*horizon<=8"),
     "plan_cuda_without_gpu": ([*PLAN_WITH_MODEL, "device=cuda"], r"device=cuda.*no CUDA GPU.*device=cpu"),

@@ -31,7 +31,7 @@ from worldjepa.eval_tasks import PROTOCOL_VERSION, Task, check_protocol, make_ta
 from worldjepa.planners import HeldChunkPlanner, MPCController, Planner, make_planner
 from worldjepa.subgoals import SubgoalGraph, build_graph
 
-PLANNER_NAMES = ("cem", "mppi", "gradient", "random", "oracle")
+PLANNER_NAMES = ("cem", "mppi", "gradient", "random", "oracle", "policy")
 # Planning further than the model was trained to roll out degrades predictions gradually, so a
 # longer horizon only warns; beyond this multiple the predictions are meaningless and we refuse.
 MAX_HORIZON_FACTOR = 4
@@ -53,6 +53,7 @@ class Setup:
     device: torch.device
     threshold: float
     checkpoint_sha: str | None
+    policy: Any | None = None  # GoalPolicy whose proposals start every solve (`prior=PATH`), or None
 
 
 @dataclass
@@ -117,11 +118,12 @@ def load_model(checkpoint: str | Path, device: torch.device):
 
 def setup(
     env: str | Mapping[str, Any], planner: Mapping[str, Any], checkpoint: str | None, horizon: int | None,
-    frameskip: int | None, budget: int, device: str, seed: int, hold: bool = False,
+    frameskip: int | None, budget: int, device: str, seed: int, hold: bool = False, prior: str | None = None,
 ) -> Setup:
-    """Resolve env, model (checked against the env), planner, frameskip and horizon.
+    """Resolve env, model (checked against the env), planner, frameskip, horizon and policy prior.
 
     `hold=True` searches one action per plan step, held for its `frameskip` env steps.
+    `prior` (a `worldjepa imitate` policy.pt fit on this checkpoint) proposes the start of every solve.
     """
     from worldjepa.checkpoint import check_compatible
     from worldjepa.training.device import select_device
@@ -175,7 +177,30 @@ def setup(
     )
     if hold:
         solver_obj = HeldChunkPlanner(solver_obj, frameskip)
-    return Setup(env_cfg, planner_cfg, model, solver_obj, frameskip, horizon, action_dim, torch_device, threshold, sha)
+    policy = load_policy(prior, name, model, sha, hold, torch_device)
+    return Setup(env_cfg, planner_cfg, model, solver_obj, frameskip, horizon, action_dim, torch_device, threshold, sha, policy)
+
+
+def load_policy(path: str | None, planner: str, model: Any | None, checkpoint_sha: str | None, hold: bool,
+                device: torch.device):
+    """The GoalPolicy at `path`, checked against the checkpoint and planner; None when no path is given."""
+    if not path:
+        if planner == "policy":
+            raise ValueError("planner=policy executes a learned policy: pass prior=PATH (the policy.pt of `worldjepa imitate`)")
+        return None
+    if model is None:
+        raise ValueError(f"prior={path} proposes plans through a world model: use it with planner=cem, mppi, gradient or policy")
+    if hold:
+        raise ValueError(f"prior={path} proposes full action chunks, but hold=true searches held actions: pass hold=false")
+    from worldjepa.models.goal_policy import GoalPolicy
+
+    policy, meta = GoalPolicy.load(path, map_location=device)
+    if meta.get("checkpoint_sha256") != checkpoint_sha:
+        raise ValueError(
+            f"prior={path} was fit on the embeddings of {meta.get('checkpoint')} (sha256 {meta.get('checkpoint_sha256')}), "
+            f"not on this checkpoint (sha256 {checkpoint_sha}): rerun `worldjepa imitate checkpoint=...` for it"
+        )
+    return policy
 
 
 def _training_dataset(s: Setup) -> str:
@@ -217,18 +242,10 @@ def cost_factory(s: Setup, cost: Mapping[str, Any], graph: SubgoalGraph | None =
         return lambda eps: oracle_cost(
             [e.env for e in eps], [e.goal_state for e in eps], s.frameskip, cost["reduction"], cost["intermediate_weight"]
         )
-    model, k = s.model, s.model.history
+    model = s.model
 
     def build(eps: list[Episode]):
-        # Context frames are frameskip env steps apart, like the training windows; an episode
-        # younger than the context repeats its first frame.
-        t = len(eps[0].pixels) - 1
-        idx = [max(0, t - j * s.frameskip) for j in reversed(range(k))]
-        hist = np.stack([np.stack([e.pixels[i] for i in idx]) for e in eps])
-        goals = np.stack([e.goal_pixels for e in eps])
-        with torch.no_grad():
-            z_hist = model.encode(torch.from_numpy(hist).to(s.device))
-            z_goal = model.encode(torch.from_numpy(goals).to(s.device))
+        z_hist, z_goal = encode_context(s, eps)
         if graph is not None:
             for e, node in zip(eps, graph.nearest(z_goal)):
                 if e.goal_steps is None:
@@ -240,14 +257,40 @@ def cost_factory(s: Setup, cost: Mapping[str, Any], graph: SubgoalGraph | None =
     return build
 
 
+def encode_context(s: Setup, eps: list[Episode]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(z_hist [B, k, D], z_goal [B, D]) of the running episodes, with the target encoder.
+
+    Context frames are frameskip env steps apart, like the training windows; an episode younger
+    than the context repeats its first frame.
+    """
+    t = len(eps[0].pixels) - 1
+    idx = [max(0, t - j * s.frameskip) for j in reversed(range(s.model.history))]
+    hist = np.stack([np.stack([e.pixels[i] for i in idx]) for e in eps])
+    goals = np.stack([e.goal_pixels for e in eps])
+    with torch.no_grad():
+        return s.model.encode(torch.from_numpy(hist).to(s.device)), s.model.encode(torch.from_numpy(goals).to(s.device))
+
+
+def proposal_factory(s: Setup) -> Callable[[list[Episode]], torch.Tensor] | None:
+    """build(episodes) -> the policy prior's plans [B, H, frameskip*A] at a replan; None without a policy."""
+    if s.policy is None:
+        return None
+    from worldjepa.models.goal_policy import propose
+
+    return lambda eps: propose(s.model, s.policy, *encode_context(s, eps), s.horizon)
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
 def run_batch(s: Setup, envs: list, tasks: list[tuple[int, Task]], build_cost, controller: MPCController,
-              budget: int) -> list[Episode]:
-    """Run up to len(envs) episodes in lockstep until each succeeds or the budget is spent."""
+              budget: int, propose: Callable[[list[Episode]], torch.Tensor] | None = None) -> list[Episode]:
+    """Run up to len(envs) episodes in lockstep until each succeeds or the budget is spent.
+
+    `propose` (see `proposal_factory`) gives every solve its starting plan instead of the warm start.
+    """
     eps = []
     for env, (seed, task) in zip(envs, tasks):
         obs, info = env.reset(**task.reset_kwargs())
@@ -262,7 +305,7 @@ def run_batch(s: Setup, envs: list, tasks: list[tuple[int, Task]], build_cost, c
             live = [eps[i] for i in rows]
             _sync(s.device)
             t0 = time.perf_counter()
-            result = controller.plan(build_cost(live), rows)
+            result = controller.plan(build_cost(live), rows, propose(live) if propose else None)
             _sync(s.device)
             elapsed = time.perf_counter() - t0
             for j, e in enumerate(live):
@@ -339,13 +382,14 @@ def evaluate(
     episodes: int, batch: int, horizon: int | None, frameskip: int | None, replan_every: int, hold: bool = False,
     seeds: Sequence[int], videos: int, video_scale: int, video_fps: int, device: str,
     protocol: Mapping[str, Any], cost: Mapping[str, Any], progress: bool = True, threads: int | None = None,
-    subgoals: Mapping[str, Any] | None = None,
+    subgoals: Mapping[str, Any] | None = None, prior: str | None = None,
 ) -> dict:
     """Evaluate a planner on `episodes` protocol tasks per seed; write and return results.json's dict.
 
     `seeds` re-run the same tasks with differently seeded planners (per-seed breakdown when > 1).
     Episodes already in out/episodes.csv with the same settings are skipped (resume).
     `subgoals` (configs/plan.yaml) turns on graph subgoals for the latent planners (worldjepa/subgoals.py).
+    `prior` (a `worldjepa imitate` policy.pt) starts every solve from that policy's proposal.
     `plan_time_per_replan_s` times a whole batched replan: encoding the context and goal frames
     plus the solve, for all still-running episodes of the batch.
     """
@@ -361,7 +405,7 @@ def evaluate(
             "one seed or more and videos >= 0"
         )
     budget = protocol["budget"]
-    s = setup(env, planner, checkpoint, horizon, frameskip, budget, device, seeds[0], hold)
+    s = setup(env, planner, checkpoint, horizon, frameskip, budget, device, seeds[0], hold, prior)
     if protocol.get("goal_source") == "dataset" and not protocol.get("dataset"):
         protocol["dataset"] = _training_dataset(s)
     check_protocol(protocol)
@@ -371,6 +415,7 @@ def evaluate(
         "checkpoint_sha256": s.checkpoint_sha, "horizon": s.horizon, "frameskip": s.frameskip,
         "replan_every": replan_every, "hold": hold, "protocol": protocol, "cost": cost,
         "subgoals": subgoals if s.model is not None else {"enabled": False},
+        "prior_sha256": _sha256(Path(prior)) if s.policy is not None else None,
     }
     config_id = hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()[:12]
     out = Path(out)
@@ -389,7 +434,7 @@ def evaluate(
     }
     envs += [make_env(s.env_cfg["id"], s.env_cfg["kwargs"]) for _ in range(min(batch, len(todo)) - 1)]
     graph = subgoal_graph(s, subgoals, protocol.get("dataset"))
-    build_cost = cost_factory(s, cost, graph, subgoals.get("lookahead", 1))
+    build_cost, propose = cost_factory(s, cost, graph, subgoals.get("lookahead", 1)), proposal_factory(s)
     bar = tqdm(total=len(wanted), initial=len(wanted) - len(todo), unit="ep", desc=f"plan {s.planner_cfg['name']}",
                disable=not progress)
     try:
@@ -397,7 +442,7 @@ def evaluate(
             chunk = todo[start : start + batch]
             # Seeded per batch from (seed, first episode): a resumed run replays identical batches.
             s.planner.manual_seed(int(np.random.SeedSequence([chunk[0][0], chunk[0][1].episode]).generate_state(1)[0]))
-            for e in run_batch(s, envs[: len(chunk)], chunk, build_cost, controller, budget):
+            for e in run_batch(s, envs[: len(chunk)], chunk, build_cost, controller, budget, propose):
                 key = (e.seed, e.task.episode)
                 make_video = e.seed == seeds[0] and e.task.episode < videos
                 records[key], traces[key] = _finish(e, out, config_id, make_video, video_scale, video_fps)
@@ -423,5 +468,5 @@ def run(cfg: DictConfig) -> dict:
         hold=cfg.hold,
         seeds=cfg.seeds, videos=cfg.videos, video_scale=cfg.video_scale, video_fps=cfg.video_fps,
         device=cfg.device, protocol=cfg.protocol, cost=cfg.cost, progress=cfg.progress, threads=cfg.threads,
-        subgoals=cfg.subgoals,
+        subgoals=cfg.subgoals, prior=cfg.prior,
     )
