@@ -1,4 +1,4 @@
-"""Success-rate benchmark: collect -> train -> evaluate random / oracle / CEM / MPPI on one task.
+"""Success-rate benchmark: collect -> train [-> imitate] -> evaluate random / oracle / CEM / MPPI [/ policy] on one task.
 
 Writes ``<out>/<task>/results.json`` with every planner's success rate, CI and timing. Each stage
 resumes, so an interrupted run continues. Example (the figures in benchmarks/results.md)::
@@ -6,8 +6,10 @@ resumes, so an interrupted run continues. Example (the figures in benchmarks/res
     python benchmarks/results.py --task two_room --episodes 50 --seeds 0 1 2
 
 Extra ``key=value`` overrides for the training and the latent planners make ablations reproducible,
-e.g. ``--train frameskip=10 --plan hold=true subgoals.enabled=true``. For TwoRoom the report also
-splits success by whether the goal lies in the start's room.
+e.g. ``--train frameskip=10 --plan hold=true subgoals.enabled=true``. With ``policy`` among
+``--planners`` (or ``--prior``) a goal-conditioned policy is fit on the checkpoint (`worldjepa
+imitate`); ``policy`` executes it and ``--prior`` starts CEM/MPPI from its proposals. For TwoRoom
+the report also splits success by whether the goal lies in the start's room.
 """
 
 from __future__ import annotations
@@ -30,10 +32,13 @@ from worldjepa.data.collector import make_env, resolve_env_config
 from worldjepa.data.collector import run as collect
 from worldjepa.eval_tasks import make_tasks
 from worldjepa.evaluate import run as plan
+from worldjepa.imitate import POLICY
+from worldjepa.imitate import run as imitate
 from worldjepa.quickstart import stage_config
 from worldjepa.train import run as train
 
 PLANNERS = ("random", "oracle", "cem", "mppi")
+LATENT = ("cem", "mppi", "policy")  # the planners that need the checkpoint
 
 
 def room_split(task: str, eval_dir: Path, protocol: dict) -> dict | None:
@@ -65,11 +70,13 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=50, help="evaluation episodes per seed")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--budget", type=int, default=100, help="env steps per episode")
-    parser.add_argument("--planners", nargs="+", default=list(PLANNERS), choices=PLANNERS)
+    parser.add_argument("--planners", nargs="+", default=list(PLANNERS), choices=[*PLANNERS, "policy"])
     parser.add_argument("--oracle-episodes", type=int, default=None, help="fewer episodes for the slow oracle")
     parser.add_argument("--train", nargs="*", default=[], metavar="KEY=VALUE", help="extra `worldjepa train` overrides")
     parser.add_argument("--plan", nargs="*", default=[], metavar="KEY=VALUE",
                         help="extra `worldjepa plan` overrides for every planner (subgoals only affect cem and mppi)")
+    parser.add_argument("--imitate", nargs="*", default=[], metavar="KEY=VALUE", help="extra `worldjepa imitate` overrides")
+    parser.add_argument("--prior", action="store_true", help="start cem and mppi from the imitated policy's proposals")
     args = parser.parse_args()
 
     root = Path(args.out) / args.task
@@ -85,6 +92,13 @@ def main() -> None:
         report["train_seconds"] = time.perf_counter() - started
         report["train_metrics"] = json.loads((run_dir / "metrics.json").read_text())
         frameskip = load_checkpoint(run_dir / "last.pt")["meta"]["frameskip"]
+        prior = []
+        if args.prior or "policy" in args.planners:
+            started = time.perf_counter()
+            report["imitate"] = imitate(stage_config("imitate", no_settings, f"checkpoint={run_dir / 'last.pt'}",
+                                                     f"out={run_dir}", "progress=false", *args.imitate))
+            report["imitate_seconds"] = time.perf_counter() - started
+            prior = [f"prior={run_dir / POLICY}"]
         for name in args.planners:
             episodes = args.oracle_episodes if name == "oracle" and args.oracle_episodes else args.episodes
             overrides = [
@@ -93,8 +107,9 @@ def main() -> None:
                 "protocol.goal_source=env", "videos=2", "progress=false",
             ]
             # Every planner searches the same action chunks; the oracle and random take the model's frameskip.
-            overrides += [f"checkpoint={run_dir / 'last.pt'}" if name in ("cem", "mppi") else f"frameskip={frameskip}",
-                          *args.plan]
+            overrides += [f"checkpoint={run_dir / 'last.pt'}" if name in LATENT else f"frameskip={frameskip}", *args.plan]
+            if name == "policy" or (args.prior and name in LATENT):
+                overrides += prior
             results = plan(stage_config("plan", no_settings, *overrides))
             report["planners"][name] = {k: v for k, v in results.items() if k != "config"}
             split = room_split(args.task, root / f"eval_{name}", results["config"]["protocol"])
