@@ -80,6 +80,12 @@ CASES: dict[str, tuple[list[str], str]] = {
                                   r"not a readable worldjepa checkpoint.*truncated"),
     "plan_arbitrary_pickle_checkpoint": (["plan", "checkpoint={evil_pt}", *PLAN],
                                          r"not a readable worldjepa checkpoint"),
+    "plan_policy_without_prior": (["plan", "checkpoint={ckpt}", "planner=policy", *PLAN[:6]],
+                                  r"planner=policy .*pass prior=PATH"),
+    # imitate: the checkpoint it fits a policy for, and counts
+    "imitate_missing_checkpoint": (["imitate"], r"missing checkpoint: pass checkpoint="),
+    "imitate_truncated_checkpoint": (["imitate", "checkpoint={truncated_pt}"], r"not a readable worldjepa checkpoint"),
+    "imitate_zero_steps": (["imitate", "checkpoint={ckpt}", "steps=0"], r"steps=0 must be a positive integer"),
     # quickstart: a stage key is checked by that stage's config before the first stage runs
     "quickstart_misspelt_stage_key": (["quickstart", "train.stpes=3"],
                                       r"train settings: unknown key 'train.stpes': check its spelling"),

@@ -121,6 +121,9 @@ def imitate(*, checkpoint: str, data: str | None, out: str | Path, steps: int, b
     """Fit a GoalPolicy for `checkpoint` on `data` (default: its training dataset); write out/policy.pt."""
     from worldjepa.evaluate import load_model
 
+    for name, value in (("steps", steps), ("batch_size", batch_size), ("hidden", hidden), ("depth", depth)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}={value} must be a positive integer")
     torch.manual_seed(seed)
     torch_device = select_device(device)
     model, sha = load_model(checkpoint, torch_device)
