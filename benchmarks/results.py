@@ -96,9 +96,9 @@ def main() -> None:
         if args.prior or "policy" in args.planners:
             started = time.perf_counter()
             report["imitate"] = imitate(stage_config("imitate", no_settings, f"checkpoint={run_dir / 'last.pt'}",
-                                                     f"out={run_dir}", "progress=false", *args.imitate))
+                                                     f"out={run_dir / 'policy'}", "progress=false", *args.imitate))
             report["imitate_seconds"] = time.perf_counter() - started
-            prior = [f"prior={run_dir / POLICY}"]
+            prior = [f"prior={run_dir / 'policy' / POLICY}"]
         for name in args.planners:
             episodes = args.oracle_episodes if name == "oracle" and args.oracle_episodes else args.episodes
             overrides = [

@@ -16,7 +16,7 @@ from worldjepa.planners import MPCController, ProposalPlanner
 from conftest import FAULT_ENV
 
 IMITATE = {"steps": 30, "batch_size": 16, "lr": 1e-3, "hidden": 16, "depth": 1, "goal_offset": (2, 6),
-           "val_fraction": 0.2, "seed": 0, "device": "cpu", "progress": False}
+           "seed": 0, "device": "cpu", "progress": False}
 PLAN = {"env": FAULT_ENV, "episodes": 2, "batch": 2, "horizon": 2, "frameskip": None, "replan_every": 1,
         "seeds": [0], "videos": 0, "video_scale": 1, "video_fps": 5, "device": "cpu", "progress": False,
         "protocol": {"version": 1, "goal_source": "env", "dataset": None, "dataset_offset": 25, "budget": 6, "seed": 0},
@@ -130,3 +130,13 @@ def test_proposal_planner_executes_its_proposal_and_mpc_prefers_it_to_the_warm_s
     ctrl.reset(1)
     ctrl.plan(lambda a: a.sum((2, 3)), [0], proposal)
     assert torch.equal(ctrl.next_actions([0]), proposal[:, 0])
+
+
+def test_imitate_checks_its_settings_before_encoding(fault_checkpoint, tmp_path):
+    with pytest.raises(ValueError, match=r"goal_offset=\[6, 2\].*1 <= low <= high"):
+        imitate(checkpoint=str(fault_checkpoint), data=None, out=tmp_path, **{**IMITATE, "goal_offset": (6, 2)})
+    with pytest.raises(ValueError, match="batch_size=0 must be a positive integer"):
+        imitate(checkpoint=str(fault_checkpoint), data=None, out=tmp_path, **{**IMITATE, "batch_size": 0})
+    with pytest.raises(ValueError, match="missing does not exist"):
+        imitate(checkpoint=str(fault_checkpoint), data=str(tmp_path / "missing"), out=tmp_path, **IMITATE)
+    assert not (tmp_path / "policy.pt").exists()

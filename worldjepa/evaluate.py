@@ -198,7 +198,7 @@ def load_policy(path: str | None, planner: str, model: Any | None, checkpoint_sh
     if meta.get("checkpoint_sha256") != checkpoint_sha:
         raise ValueError(
             f"prior={path} was fit on the embeddings of {meta.get('checkpoint')} (sha256 {meta.get('checkpoint_sha256')}), "
-            f"not on this checkpoint (sha256 {checkpoint_sha}): rerun `worldjepa imitate checkpoint=...` for it"
+            f"not on this checkpoint (sha256 {checkpoint_sha}): rerun `worldjepa imitate` with this checkpoint"
         )
     return policy
 
@@ -272,7 +272,10 @@ def encode_context(s: Setup, eps: list[Episode]) -> tuple[torch.Tensor, torch.Te
 
 
 def proposal_factory(s: Setup) -> Callable[[list[Episode]], torch.Tensor] | None:
-    """build(episodes) -> the policy prior's plans [B, H, frameskip*A] at a replan; None without a policy."""
+    """build(episodes) -> the policy prior's plans [B, H, frameskip*A] at a replan; None without a policy.
+
+    The proposal heads for the episode's goal, also when subgoals steer the cost.
+    """
     if s.policy is None:
         return None
     from worldjepa.models.goal_policy import propose

@@ -116,27 +116,35 @@ def fit_policy(train: HindsightPairs, val: HindsightPairs | None, policy: GoalPo
 
 
 def imitate(*, checkpoint: str, data: str | None, out: str | Path, steps: int, batch_size: int, lr: float,
-            hidden: int, depth: int, goal_offset: tuple[int, int], val_fraction: float, seed: int, device: str,
+            hidden: int, depth: int, goal_offset: tuple[int, int], seed: int, device: str,
             progress: bool = True) -> dict:
-    """Fit a GoalPolicy for `checkpoint` on `data` (default: its training dataset); write out/policy.pt."""
+    """Fit a GoalPolicy for `checkpoint` on `data` (default: its training dataset); write out/policy.pt.
+
+    The val loss is measured on the episodes the checkpoint's training held out (same fraction and seed).
+    """
     from worldjepa.evaluate import load_model
 
     for name, value in (("steps", steps), ("batch_size", batch_size), ("hidden", hidden), ("depth", depth)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name}={value} must be a positive integer")
+    if len(goal_offset) != 2 or not 1 <= goal_offset[0] <= goal_offset[1]:
+        raise ValueError(f"goal_offset={list(goal_offset)}: pass [low, high] env steps with 1 <= low <= high")
     torch.manual_seed(seed)
     torch_device = select_device(device)
     model, sha = load_model(checkpoint, torch_device)
-    data = data or (model.meta.get("dataset") or {}).get("path")
     if not data:
-        raise ValueError(f"checkpoint {checkpoint} records no dataset: pass data=PATH (a `worldjepa collect` directory)")
+        data = (model.meta.get("dataset") or {}).get("path")
+        if not data or not Path(data).is_dir():
+            found = f"its training dataset {data} does not exist here" if data else "it records no dataset"
+            raise ValueError(f"checkpoint {checkpoint}: {found}: pass data=PATH (a `worldjepa collect` directory of its env)")
     store = open_dataset(data)
     if store.meta["env_id"] != model.meta["env_id"]:
         raise ValueError(
             f"data={data} holds {store.meta['env_id']} but the checkpoint was trained on {model.meta['env_id']}: "
             "pass a dataset of the checkpoint's env"
         )
-    train_eps, val_eps = split_episodes(store.root, val_fraction, seed=0)  # the split `worldjepa train` uses
+    trained = model.meta.get("config") or {}
+    train_eps, val_eps = split_episodes(store.root, trained.get("val_fraction", 0.1), seed=trained.get("seed", 0))
     t0 = time.perf_counter()
     pairs = [HindsightPairs(*encode_episodes(model, store, eps, torch_device), model.history, model.frameskip,
                             tuple(goal_offset)) if eps else None for eps in (train_eps, val_eps)]

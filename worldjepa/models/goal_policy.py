@@ -2,9 +2,9 @@
 
 `GoalPolicy` maps the context embeddings and a goal embedding to the next action chunk. It is fit
 by hindsight imitation of the dataset (`worldjepa imitate`): any frame a few steps later is a goal
-the recorded actions reached. The planner does not trust it blindly: `propose` rolls it through the
-world model's predictor to a whole plan, which CEM/MPPI then start from (as TD-MPC2's policy prior),
-or which `planner=policy` executes as is.
+the recorded actions reached. `propose` rolls it through the world model's predictor to a whole
+plan, which CEM/MPPI then start from (TD-MPC2 instead mixes such policy rollouts into MPPI's
+samples), or which `planner=policy` executes as is.
 """
 
 from __future__ import annotations
@@ -50,9 +50,9 @@ class GoalPolicy(nn.Module):
             policy = cls(**blob["config"])
             policy.load_state_dict(blob["state_dict"])
         except FileNotFoundError:
-            raise FileNotFoundError(f"policy {path} does not exist: write one with `worldjepa imitate checkpoint=...`") from None
+            raise FileNotFoundError(f"prior={path} does not exist: write one with `worldjepa imitate checkpoint=...`") from None
         except Exception as err:  # a truncated or foreign file: say which and how to fix
-            raise ValueError(f"policy {path} is not a `worldjepa imitate` file ({err}): rerun `worldjepa imitate`") from err
+            raise ValueError(f"prior={path} is not a policy.pt of `worldjepa imitate` ({err!r}): rerun `worldjepa imitate`") from err
         return policy.to(map_location).eval().requires_grad_(False), blob["meta"]
 
 
