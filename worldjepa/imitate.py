@@ -21,11 +21,18 @@ from tqdm import trange
 
 from worldjepa.atomic import write_json_atomic
 from worldjepa.data import open_dataset, split_episodes
-from worldjepa.errors import WorldJepaError
+from worldjepa.errors import WorldJepaError, check_positive_int
 from worldjepa.models.goal_policy import GoalPolicy
 from worldjepa.training.device import select_device
 
 POLICY = "policy.pt"
+
+
+def check_goal_offset(offsets: tuple[int, int]) -> tuple[int, int]:
+    """(low, high) env steps from a context frame to its goal; a clear error unless 1 <= low <= high."""
+    if len(offsets) != 2 or not 1 <= offsets[0] <= offsets[1]:
+        raise ValueError(f"goal_offset={list(offsets)}: pass [low, high] env steps with 1 <= low <= high")
+    return offsets[0], offsets[1]
 
 
 class HindsightPairs:
@@ -38,9 +45,7 @@ class HindsightPairs:
 
     def __init__(self, embeddings: list[torch.Tensor], actions: list[torch.Tensor], history: int, frameskip: int,
                  offsets: tuple[int, int]) -> None:
-        low, high = offsets
-        if not 1 <= low <= high:
-            raise ValueError(f"goal_offset={list(offsets)}: pass [low, high] env steps with 1 <= low <= high")
+        low, high = check_goal_offset(offsets)
         self.history, self.frameskip, self.low, self.high = history, frameskip, low, high
         self.z = torch.cat(embeddings)
         self.actions = torch.cat([torch.cat([a, a[-1:]]) for a in actions])  # padded to one row per frame
@@ -125,10 +130,8 @@ def imitate(*, checkpoint: str, data: str | None, out: str | Path, steps: int, b
     from worldjepa.evaluate import load_model
 
     for name, value in (("steps", steps), ("batch_size", batch_size), ("hidden", hidden), ("depth", depth)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name}={value} must be a positive integer")
-    if len(goal_offset) != 2 or not 1 <= goal_offset[0] <= goal_offset[1]:
-        raise ValueError(f"goal_offset={list(goal_offset)}: pass [low, high] env steps with 1 <= low <= high")
+        check_positive_int(name, value)
+    check_goal_offset(goal_offset)
     torch.manual_seed(seed)
     torch_device = select_device(device)
     model, sha = load_model(checkpoint, torch_device)

@@ -28,7 +28,7 @@ from worldjepa.atomic import is_temp_file, write_json_atomic
 from worldjepa.checkpoint import load_checkpoint, save_checkpoint
 from worldjepa.data import Batch, WindowDataset, open_dataset, split_episodes
 from worldjepa.diagnostics import collapse_metrics, evaluate
-from worldjepa.errors import WorldJepaError
+from worldjepa.errors import WorldJepaError, check_positive_int
 from worldjepa.models import CollapseError, WorldModel, build_world_model, check_collapse
 from worldjepa.training.device import autocast, autocast_dtype, select_device
 from worldjepa.training.distributed import (
@@ -111,9 +111,7 @@ def check_config(cfg: DictConfig) -> None:
     """Reject counts and intervals that would break the loop, naming the key to fix."""
     keys = ("steps", "batch_size", "history", "rollout_steps", "frameskip", "log_every", "eval_every", "ckpt_every")
     for key in keys:
-        value = cfg[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{key}={value!r} must be a positive integer: pass e.g. {key}=100")
+        check_positive_int(key, cfg[key], example=100)
 
 
 def resolved_config(cfg: DictConfig) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from tqdm import tqdm
 import worldjepa
 from worldjepa.data.format import clean_temp_dirs, create_or_check_meta, list_episodes, write_episode
 from worldjepa.data.policies import Policy, check_policy_config, make_policy
+from worldjepa.errors import check_positive_int
 
 # Seeds a policy's generator apart from the env's own (gymnasium seeds that with the bare seed).
 _POLICY_STREAM = 0x5EED
@@ -77,11 +78,6 @@ def resolve_policy_config(policy: str | Mapping[str, Any]) -> dict:
     policy = _to_dict(policy)
     check_policy_config(policy)
     return policy
-
-
-def _check_positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name}={value!r} must be a positive integer, e.g. {name}=2")
 
 
 def _policy_rng(seed: int) -> np.random.Generator:
@@ -227,10 +223,10 @@ def collect(
     collection. ``episode_steps`` overrides the env's time limit; ``progress`` shows a tqdm bar.
     Returns a summary dict (episodes, written, skipped, frames, seconds, frames_per_s, write_seconds).
     """
-    _check_positive_int("episodes", episodes)
-    _check_positive_int("workers", workers)
+    check_positive_int("episodes", episodes)
+    check_positive_int("workers", workers)
     if episode_steps is not None:
-        _check_positive_int("episode_steps", episode_steps)
+        check_positive_int("episode_steps", episode_steps)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError(f"seed={seed!r} must be an integer")
     env_cfg = resolve_env_config(env)
