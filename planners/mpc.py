@@ -50,10 +50,12 @@ class MPCController:
 
     Usage per env step: `if ctrl.needs_plan: ctrl.plan(cost_fn, rows)`; then `ctrl.next_actions(rows)`.
     `rows` are the still-running episodes; the controller keeps every row's previous plan so the
-    next solve is warm-started from it, shifted by the executed steps.
+    next solve is warm-started from it, shifted by the executed env actions. `execute` (env actions
+    per replan) overrides `replan_every * frameskip`; fewer than a chunk closes the loop faster.
     """
 
-    def __init__(self, planner: Planner, frameskip: int, replan_every: int = 1, warm_start: bool = True):
+    def __init__(self, planner: Planner, frameskip: int, replan_every: int = 1, warm_start: bool = True,
+                 execute: int | None = None):
         if not 1 <= replan_every <= planner.horizon:
             raise ValueError(
                 f"replan_every={replan_every} must be in [1, horizon={planner.horizon}]: "
@@ -63,13 +65,19 @@ class MPCController:
             raise ValueError(
                 f"planner action_dim={planner.action_dim} is not frameskip={frameskip} x env action dim"
             )
-        self.planner, self.frameskip, self.replan_every, self.warm_start = planner, frameskip, replan_every, warm_start
+        execute = replan_every * frameskip if execute is None else execute
+        if not 1 <= execute <= planner.horizon * frameskip:
+            raise ValueError(
+                f"execute={execute} env actions per replan must be in [1, horizon x frameskip = "
+                f"{planner.horizon * frameskip}]: a plan cannot be executed past its own horizon"
+            )
+        self.planner, self.frameskip, self.execute, self.warm_start = planner, frameskip, execute, warm_start
         self.reset(1)
 
     def reset(self, batch_size: int) -> None:
         """Forget all plans (call at the start of a batch of episodes)."""
         self._prev: Tensor | None = None
-        self._queue = torch.zeros(batch_size, self.replan_every * self.frameskip, self.planner.action_dim // self.frameskip)
+        self._queue = torch.zeros(batch_size, self.execute, self.planner.action_dim // self.frameskip)
         self._cursor = self._queue.shape[1]  # empty queue -> needs_plan
 
     @property
@@ -83,13 +91,14 @@ class MPCController:
         """
         rows_t = torch.as_tensor(list(rows), dtype=torch.long)
         if init is None and self.warm_start and self._prev is not None:
-            init = shift_warm_start(self._prev[rows_t], self.replan_every)
+            prev = split_chunks(self._prev[rows_t], self.frameskip)  # shifted per env action
+            init = shift_warm_start(prev, self.execute).reshape(self._prev[rows_t].shape)
         result = self.planner.solve(cost_fn, len(rows_t), None if init is None else init.to(self.planner.device))
         actions = result.actions.detach().cpu()
         if self._prev is None:
             self._prev = torch.zeros(self._queue.shape[0], *actions.shape[1:])
         self._prev[rows_t] = actions
-        self._queue[rows_t] = split_chunks(actions[:, : self.replan_every], self.frameskip)
+        self._queue[rows_t] = split_chunks(actions, self.frameskip)[:, : self.execute]
         self._cursor = 0
         return result
 

@@ -219,3 +219,27 @@ def test_mpc_controller_replans_on_schedule_and_warm_starts():
     assert torch.equal(actions[4], result.actions[:, 0, :1])  # first env action of the new plan
     with pytest.raises(ValueError, match="replan_every"):
         MPCController(planner, frameskip=2, replan_every=4)
+
+
+def test_mpc_controller_execute_replans_inside_a_chunk_and_shifts_per_env_action():
+    planner = CEM(horizon=2, action_dim=3 * 1, samples=8, iterations=1, elites=2)
+    inits = []
+    solve = planner.solve
+
+    def spy(cost_fn, batch_size, init_mean=None):
+        inits.append(init_mean)
+        return solve(cost_fn, batch_size, init_mean)
+
+    planner.solve = spy
+    ctrl = MPCController(planner, frameskip=3, execute=1)
+    ctrl.reset(2)
+    cost = lambda a: a.sum((-1, -2))  # noqa: E731
+    first = ctrl.plan(cost, [0, 1])
+    assert torch.equal(ctrl.next_actions([0, 1]), first.actions[:, 0, :1])
+    assert ctrl.needs_plan  # one env action per replan, a third of a chunk
+    ctrl.plan(cost, [0, 1])
+    # the warm start drops one env action: [a1 a2 | a3 a4 a5 | 0]
+    expected = torch.cat([first.actions.reshape(2, 6)[:, 1:], torch.zeros(2, 1)], dim=1).reshape(2, 2, 3)
+    assert torch.equal(inits[1], expected)
+    with pytest.raises(ValueError, match="execute=7"):
+        MPCController(planner, frameskip=3, execute=7)

@@ -385,7 +385,7 @@ def evaluate(
     episodes: int, batch: int, horizon: int | None, frameskip: int | None, replan_every: int, hold: bool = False,
     seeds: Sequence[int], videos: int, video_scale: int, video_fps: int, device: str,
     protocol: Mapping[str, Any], cost: Mapping[str, Any], progress: bool = True, threads: int | None = None,
-    subgoals: Mapping[str, Any] | None = None, prior: str | None = None,
+    subgoals: Mapping[str, Any] | None = None, prior: str | None = None, execute: int | None = None,
 ) -> dict:
     """Evaluate a planner on `episodes` protocol tasks per seed; write and return results.json's dict.
 
@@ -393,6 +393,7 @@ def evaluate(
     Episodes already in out/episodes.csv with the same settings are skipped (resume).
     `subgoals` (configs/plan.yaml) turns on graph subgoals for the latent planners (worldjepa/subgoals.py).
     `prior` (a `worldjepa imitate` policy.pt) starts every solve from that policy's proposal.
+    `execute` env actions run from each plan before the next replan (default replan_every x frameskip).
     `plan_time_per_replan_s` times a whole batched replan: encoding the context and goal frames
     plus the solve, for all still-running episodes of the batch.
     """
@@ -412,11 +413,11 @@ def evaluate(
     if protocol.get("goal_source") == "dataset" and not protocol.get("dataset"):
         protocol["dataset"] = _training_dataset(s)
     check_protocol(protocol)
-    controller = MPCController(s.planner, s.frameskip, replan_every)
+    controller = MPCController(s.planner, s.frameskip, replan_every, execute=execute)
     resolved = {
         "env": s.env_cfg, "planner": s.planner_cfg, "checkpoint": checkpoint if s.model is not None else None,
         "checkpoint_sha256": s.checkpoint_sha, "horizon": s.horizon, "frameskip": s.frameskip,
-        "replan_every": replan_every, "hold": hold, "protocol": protocol, "cost": cost,
+        "replan_every": replan_every, "execute": controller.execute, "hold": hold, "protocol": protocol, "cost": cost,
         "subgoals": subgoals if s.model is not None else {"enabled": False},
         "prior_sha256": _sha256(Path(prior)) if s.policy is not None else None,
     }
@@ -471,5 +472,5 @@ def run(cfg: DictConfig) -> dict:
         hold=cfg.hold,
         seeds=cfg.seeds, videos=cfg.videos, video_scale=cfg.video_scale, video_fps=cfg.video_fps,
         device=cfg.device, protocol=cfg.protocol, cost=cfg.cost, progress=cfg.progress, threads=cfg.threads,
-        subgoals=cfg.subgoals, prior=cfg.prior,
+        subgoals=cfg.subgoals, prior=cfg.prior, execute=cfg.execute,
     )
