@@ -97,11 +97,14 @@ def test_planning_with_the_policy_alone_and_as_cem_prior(fault_checkpoint, tmp_p
     for results in (alone, searched):
         assert results["episodes"] == 2 and 0.0 <= results["success_rate"] <= 1.0
         assert results["config"]["prior_sha256"]
-    closed = evaluate(planner={"name": "policy", "horizon": 2}, checkpoint=str(fault_checkpoint), prior=prior,
-                      out=tmp_path / "closed", **{**PLAN, "execute": 1})
+    closed = evaluate(planner={"name": "policy", "horizon": 2, "execute": 1}, checkpoint=str(fault_checkpoint),
+                      prior=prior, out=tmp_path / "closed", **PLAN)
     assert alone["config"]["execute"] == 2 and closed["config"]["execute"] == 1  # the fault env's frameskip is 2
-    assert closed["replans"] == closed["env_steps"]  # one replan per env step
+    assert closed["replans"] == closed["env_steps"]  # the planner config's execute: one replan per env step
     assert alone["replans"] < alone["env_steps"]  # one per chunk of 2
+    overridden = evaluate(planner={"name": "policy", "horizon": 2, "execute": 1}, checkpoint=str(fault_checkpoint),
+                          prior=prior, out=tmp_path / "overridden", **{**PLAN, "execute": 2})
+    assert overridden["config"]["execute"] == 2 and overridden["replans"] < overridden["env_steps"]
 
 
 def test_policy_errors_name_the_fix(fault_checkpoint, tmp_path):

@@ -36,7 +36,7 @@ PLANNER_NAMES = ("cem", "mppi", "gradient", "random", "oracle", "policy")
 # longer horizon only warns; beyond this multiple the predictions are meaningless and we refuse.
 MAX_HORIZON_FACTOR = 4
 # Keys of the planner config that configure the evaluation, not the solver's hyperparameters.
-_PLANNER_META_KEYS = ("name", "solver", "horizon", "frameskip")
+_PLANNER_META_KEYS = ("name", "solver", "horizon", "frameskip", "execute")
 
 
 @dataclass
@@ -393,7 +393,8 @@ def evaluate(
     Episodes already in out/episodes.csv with the same settings are skipped (resume).
     `subgoals` (configs/plan.yaml) turns on graph subgoals for the latent planners (worldjepa/subgoals.py).
     `prior` (a `worldjepa imitate` policy.pt) starts every solve from that policy's proposal.
-    `execute` env actions run from each plan before the next replan (default replan_every x frameskip).
+    `execute` env actions run from each plan before the next replan (null: the planner config's, else
+    replan_every x frameskip).
     `plan_time_per_replan_s` times a whole batched replan: encoding the context and goal frames
     plus the solve, for all still-running episodes of the batch.
     """
@@ -413,6 +414,7 @@ def evaluate(
     if protocol.get("goal_source") == "dataset" and not protocol.get("dataset"):
         protocol["dataset"] = _training_dataset(s)
     check_protocol(protocol)
+    execute = s.planner_cfg.get("execute") if execute is None else execute  # like horizon: null = the planner's
     controller = MPCController(s.planner, s.frameskip, replan_every, execute=execute)
     resolved = {
         "env": s.env_cfg, "planner": s.planner_cfg, "checkpoint": checkpoint if s.model is not None else None,
