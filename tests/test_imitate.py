@@ -75,7 +75,7 @@ def test_imitate_writes_a_policy_that_loads_and_proposes_plans(fault_checkpoint,
     summary = imitate(checkpoint=str(fault_checkpoint), data=None, out=tmp_path, **IMITATE)
     assert (tmp_path / "policy.pt").is_file()
     written = json.loads((tmp_path / "imitate.json").read_text())
-    assert written["train_pairs"] == summary["train_pairs"] > 0 and written["steps"] == 30
+    assert written["train_pairs"] == summary["train_pairs"] > 0 and written["settings"]["steps"] == 30
     assert all(torch.isfinite(torch.tensor([written["train_loss"], written["val_loss"]])))
     policy, meta = GoalPolicy.load(tmp_path / "policy.pt")
     assert meta["checkpoint"] == str(fault_checkpoint) and len(meta["checkpoint_sha256"]) == 16
@@ -85,6 +85,16 @@ def test_imitate_writes_a_policy_that_loads_and_proposes_plans(fault_checkpoint,
     z = model.encode(torch.zeros(3, model.history + 1, 32, 32, 3, dtype=torch.uint8))
     plan = propose(model, policy, z[:, :-1], z[:, -1], horizon=4)
     assert plan.shape == (3, 4, model.frameskip * model.action_dim) and plan.abs().max() <= 1
+
+
+def test_imitate_rerun_skips_a_finished_fit_and_refits_when_a_setting_changes(fault_checkpoint, tmp_path, capsys):
+    first = imitate(checkpoint=str(fault_checkpoint), data=None, out=tmp_path, **IMITATE)
+    stamp = (tmp_path / "policy.pt").stat().st_mtime_ns
+    again = imitate(checkpoint=str(fault_checkpoint), data=None, out=tmp_path, **IMITATE)
+    assert again == first and (tmp_path / "policy.pt").stat().st_mtime_ns == stamp
+    assert "already fit" in capsys.readouterr().out
+    changed = imitate(checkpoint=str(fault_checkpoint), data=None, out=tmp_path, **{**IMITATE, "steps": 31})
+    assert changed["settings"]["steps"] == 31 and (tmp_path / "policy.pt").stat().st_mtime_ns != stamp
 
 
 def test_planning_with_the_policy_alone_and_as_cem_prior(fault_checkpoint, tmp_path):

@@ -16,24 +16,30 @@ from worldjepa.errors import WorldJepaError
 from worldjepa.quickstart import as_overrides, stage_config
 
 # Stage keys that configs/quickstart.yaml does not list need no `+`: each stage's own config checks them.
-TINY = [
+TINY_DATA_AND_MODEL = [
     "collect.episodes=6", "collect.episode_steps=50", "collect.progress=false",
     "train.steps=4", "train.batch_size=4", "train.rollout_steps=2", "train.logger=none", "train.threads=1",
     "train.val_fraction=0.34", "train.eval.probe_frames=40", "train.eval.max_windows=8",
     "train.model.encoder.channels=[4,4,4,4]", "train.model.encoder.embed_dim=8", "train.model.predictor.hidden=16",
-    "plan.episodes=2", "plan.batch=2", "plan.budget=10", "plan.videos=1", "plan.horizon=2",
-    "plan.planner.samples=16", "plan.planner.iterations=2", "plan.progress=false",
 ]
+TINY_EVAL = ["plan.episodes=2", "plan.batch=2", "plan.budget=10", "plan.videos=1", "plan.progress=false"]
+TINY = [*TINY_DATA_AND_MODEL, *TINY_EVAL, "plan.horizon=2", "plan.planner.samples=16", "plan.planner.iterations=2"]
 
 
-def test_quickstart_runs_the_whole_pipeline(tmp_path):
-    out = tmp_path / "qs"
+def run_quickstart(out, *overrides: str) -> str:
+    """stdout of a real `worldjepa quickstart` subprocess, which must succeed."""
     proc = subprocess.run(
-        [sys.executable, "-m", "worldjepa.cli", "quickstart", f"out={out}", *TINY],
+        [sys.executable, "-m", "worldjepa.cli", "quickstart", f"out={out}", *overrides],
         capture_output=True, text=True, timeout=240,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "success rate:" in proc.stdout and str(out / "eval" / "videos") in proc.stdout
+    return proc.stdout
+
+
+def test_quickstart_runs_the_whole_pipeline(tmp_path):
+    out = tmp_path / "qs"
+    run_quickstart(out, *TINY)
 
     assert len(list((out / "data" / "episodes").iterdir())) == 6
     assert (out / "run" / "last.pt").is_file()
@@ -45,6 +51,17 @@ def test_quickstart_runs_the_whole_pipeline(tmp_path):
     assert len(videos) == 1
     frames = iio.imread(videos[0])
     assert frames.ndim == 4 and frames.shape[0] >= 2 and frames.shape[2] == 2 * frames.shape[1]  # agent | goal
+
+
+def test_push_recipe_fits_a_policy_after_training_and_plans_with_it(tmp_path):
+    out = tmp_path / "push"
+    imitate = ["imitate.steps=20", "imitate.batch_size=8", "imitate.hidden=16", "imitate.depth=1", "imitate.progress=false"]
+    stdout = run_quickstart(out, "recipe=push", *TINY_DATA_AND_MODEL, *imitate, *TINY_EVAL)
+    assert "== imitate ==" in stdout and str(out / "run" / "policy" / "policy.pt") in stdout
+    results = json.loads((out / "eval" / "results.json").read_text())
+    assert results["env_id"] == "worldjepa/Push-v0" and results["planner"] == "policy"
+    assert results["config"]["prior_sha256"] and results["config"]["execute"] == 1  # the recipe's closed loop
+    assert results["replans"] == results["env_steps"] and results["episodes"] == 2
 
 
 def test_stage_blocks_with_a_name_pick_the_config_group_option_then_change_its_keys():

@@ -24,10 +24,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "imitate": ("imitate", "worldjepa.imitate:run", "fit a goal-conditioned policy on a world model's embeddings"),
     "plan": ("plan", "worldjepa.evaluate:run", "plan towards goals and report success rates and videos"),
     "landscape": ("landscape", "worldjepa.landscape:run", "plot latent cost vs true distance over agent positions"),
-    "quickstart": ("quickstart", "worldjepa.quickstart:run", "collect -> train -> plan on the default task"),
+    "quickstart": ("quickstart", "worldjepa.quickstart:run", "collect -> train [-> imitate] -> plan with a task's recipe"),
 }
 
 CONFIG_DIR = str(Path(importlib.import_module("worldjepa.configs").__file__).parent)
+# The quickstart's stages in their order; each takes a block of its own command's keys (plan.seeds=...).
+QUICKSTART_STAGES = ("collect", "train", "imitate", "plan")
 # Config groups a command accepts only with `+group=option` (not in its defaults list).
 OPTIONAL_GROUPS: dict[str, tuple[str, ...]] = {"train": ("experiment",)}
 
@@ -60,8 +62,9 @@ def command_help(command: str, overrides: list[str]) -> str:
             lines.append(f"  {syntax}{{{options}}}")
         lines.append("")
     if command == "quickstart":
-        lines += ["the collect, train and plan blocks take any key of that command (`worldjepa plan --help`),",
-                  "e.g. plan.seeds=[0,1,2] train.logger=none plan.planner.name=cem", ""]
+        lines += [f"the {', '.join(QUICKSTART_STAGES)} blocks take any key of that command (`worldjepa plan --help`),",
+                  "e.g. plan.seeds=[0,1,2] train.logger=none plan.planner.name=cem; imitate runs only when the",
+                  "recipe sets its block (recipe=push)", ""]
     cfg = compose_or_exit(command, overrides)
     lines += ["config (override any key with key=value; nested keys with dots, e.g. a.b=1):", "",
               OmegaConf.to_yaml(cfg).rstrip()]
@@ -153,7 +156,7 @@ def _force_stage_key(arg: str) -> str:
     """``plan.seeds=[0,1]`` -> ``++plan.seeds=[0,1]``: a quickstart stage block takes any key of that
     stage's command, not only those quickstart.yaml lists; the stage's own config checks it."""
     key = arg.partition("=")[0].lstrip("+")
-    if "=" in arg and key.split(".", 1)[0] in ("collect", "train", "plan") and "." in key:
+    if "=" in arg and key.split(".", 1)[0] in QUICKSTART_STAGES and "." in key:
         return f"++{arg.lstrip('+')}"
     return arg
 

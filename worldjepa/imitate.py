@@ -9,6 +9,7 @@ proposals, or runs it alone with planner=policy.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
@@ -120,12 +121,23 @@ def fit_policy(train: HindsightPairs, val: HindsightPairs | None, policy: GoalPo
     return losses
 
 
+def fitted_summary(out: Path, checkpoint_sha: str, settings: dict) -> dict | None:
+    """imitate.json of a finished fit in `out` for this checkpoint and settings, else None (so a rerun skips it)."""
+    try:
+        _, meta = GoalPolicy.load(out / POLICY)
+        summary = json.loads((out / "imitate.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return summary if meta.get("checkpoint_sha256") == checkpoint_sha and meta.get("settings") == settings else None
+
+
 def imitate(*, checkpoint: str, data: str | None, out: str | Path, steps: int, batch_size: int, lr: float,
             hidden: int, depth: int, goal_offset: tuple[int, int], seed: int, device: str,
             progress: bool = True) -> dict:
     """Fit a GoalPolicy for `checkpoint` on `data` (default: its training dataset); write out/policy.pt.
 
     The val loss is measured on the episodes the checkpoint's training held out (same fraction and seed).
+    A rerun whose out/policy.pt was fit on the same checkpoint with the same settings returns at once.
     """
     from worldjepa.evaluate import load_model
 
@@ -146,6 +158,13 @@ def imitate(*, checkpoint: str, data: str | None, out: str | Path, steps: int, b
             f"data={data} holds {store.meta['env_id']} but the checkpoint was trained on {model.meta['env_id']}: "
             "pass a dataset of the checkpoint's env"
         )
+    out = Path(out)
+    settings = {"dataset": str(store.root), "steps": steps, "batch_size": batch_size, "lr": lr, "hidden": hidden,
+                "depth": depth, "goal_offset": list(goal_offset), "seed": seed}
+    done = fitted_summary(out, sha, settings)
+    if done is not None:
+        print(f"imitate: {out / POLICY} is already fit on this checkpoint with these settings; delete it to refit")
+        return done
     trained = model.meta.get("config") or {}
     train_eps, val_eps = split_episodes(store.root, trained.get("val_fraction", 0.1), seed=trained.get("seed", 0))
     t0 = time.perf_counter()
@@ -153,9 +172,7 @@ def imitate(*, checkpoint: str, data: str | None, out: str | Path, steps: int, b
                             tuple(goal_offset)) if eps else None for eps in (train_eps, val_eps)]
     policy = GoalPolicy(model.embed_dim, model.history, model.frameskip * model.action_dim, hidden, depth).to(torch_device)
     losses = fit_policy(pairs[0], pairs[1], policy, steps, batch_size, lr, seed, torch_device, progress)
-    out = Path(out)
-    meta = {"checkpoint": str(checkpoint), "checkpoint_sha256": sha, "dataset": str(store.root),
-            "goal_offset": list(goal_offset), "steps": steps, **losses}
+    meta = {"checkpoint": str(checkpoint), "checkpoint_sha256": sha, "settings": settings, **losses}
     policy.save(out / POLICY, meta)
     summary = {**meta, "train_pairs": len(pairs[0]), "seconds": round(time.perf_counter() - t0, 1)}
     write_json_atomic(out / "imitate.json", summary)

@@ -1,8 +1,9 @@
-"""`worldjepa quickstart`: collect -> train -> plan on the embedded defaults, in one command.
+"""`worldjepa quickstart`: collect -> train [-> imitate] -> plan with a task's recipe, in one command.
 
-Each stage composes its own primary config (so the quickstart is exactly the three CLI commands a
-user would type) and every stage resumes, so rerunning an interrupted quickstart picks up where it
-stopped.
+Each stage composes its own primary config (so the quickstart is exactly the CLI commands a user
+would type) and every stage resumes, so rerunning an interrupted quickstart picks up where it
+stopped. The recipes are configs/recipe/*.yaml; a recipe with an `imitate` block (Push) fits a
+goal-conditioned policy after training and plans with it as the prior.
 """
 
 from __future__ import annotations
@@ -17,13 +18,16 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from worldjepa.cli import CONFIG_DIR, one_line
+from worldjepa.cli import CONFIG_DIR, QUICKSTART_STAGES, one_line
 from worldjepa.data.collector import run as collect
 from worldjepa.errors import WorldJepaError
 from worldjepa.evaluate import run as plan
+from worldjepa.imitate import POLICY
+from worldjepa.imitate import run as imitate
 from worldjepa.train import run as train
 
 CONFIGS = Path(CONFIG_DIR)
+RUNNERS = dict(zip(QUICKSTART_STAGES, (collect, train, imitate, plan)))
 
 
 def render(value: Any) -> str:
@@ -94,37 +98,39 @@ def stage_config(name: str, settings: Any, *fixed: str) -> DictConfig:
 
 
 def run(cfg: DictConfig) -> dict:
-    """Run the three stages under ``cfg.out`` and print where everything landed."""
+    """Run the stages under ``cfg.out`` and print where everything landed."""
     out = Path(cfg.out)
     data, run_dir, eval_dir = out / "data", out / "run", out / "eval"
+    checkpoint, policy_dir = run_dir / "last.pt", run_dir / "policy"
     env = f"env={cfg.env}"
+    # Every stage's config is composed (and so checked) before the first stage starts.
+    configs = {
+        "collect": stage_config("collect", cfg.collect, env, f"out={data}"),
+        "train": stage_config("train", cfg.train, f"data={data}", f"out={run_dir}"),
+    }
+    prior = []
+    if cfg.imitate is not None:
+        configs["imitate"] = stage_config("imitate", cfg.imitate, f"checkpoint={checkpoint}", f"out={policy_dir}")
+        prior = [f"prior={policy_dir / POLICY}"]
+    configs["plan"] = stage_config("plan", cfg.plan, env, f"checkpoint={checkpoint}", f"out={eval_dir}", *prior)
     started = time.perf_counter()
     timings: dict[str, float] = {}
-
-    def timed(stage: str, fn, config: DictConfig) -> dict:
+    for stage, config in configs.items():
         print(f"\n== {stage} ==", flush=True)
         t0 = time.perf_counter()
-        result = fn(config)
+        results = RUNNERS[stage](config)
         timings[stage] = time.perf_counter() - t0
-        return result
-
-    # Every stage's config is composed (and so checked) before the first stage starts.
-    collect_cfg = stage_config("collect", cfg.collect, env, f"out={data}")
-    train_cfg = stage_config("train", cfg.train, f"data={data}", f"out={run_dir}")
-    plan_cfg = stage_config("plan", cfg.plan, env, f"checkpoint={run_dir / 'last.pt'}", f"out={eval_dir}")
-    timed("collect", collect, collect_cfg)
-    timed("train", train, train_cfg)
-    results = timed("plan", plan, plan_cfg)
     total = time.perf_counter() - started
     rate, (low, high) = results["success_rate"], results["success_ci95"]
+    lines = {"videos": eval_dir / "videos", "results": eval_dir / "results.json", "checkpoint": checkpoint}
+    if prior:
+        lines["policy"] = policy_dir / POLICY
+    lines["dataset"] = data
     print(
         "\n== quickstart done in {:.0f} s ({}) ==\n"
-        "success rate: {:.1%} (95% CI {:.1%}-{:.1%}) over {} episodes\n"
-        "videos:       {}\nresults:      {}\ncheckpoint:   {}\ndataset:      {}".format(
-            total,
-            ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()),
-            rate, low, high, results["episodes"],
-            eval_dir / "videos", eval_dir / "results.json", run_dir / "last.pt", data,
+        "success rate: {:.1%} (95% CI {:.1%}-{:.1%}) over {} episodes\n".format(
+            total, ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()), rate, low, high, results["episodes"],
         )
+        + "\n".join(f"{name + ':':<13} {path}" for name, path in lines.items())
     )
     return {"results": results, "seconds": total, "stage_seconds": timings}
