@@ -118,7 +118,7 @@ def run(cfg: DictConfig) -> dict:
     for stage, config in configs.items():
         print(f"\n== {stage} ==", flush=True)
         t0 = time.perf_counter()
-        results = RUNNERS[stage](config)
+        results = RUNNERS[stage](config)  # plan runs last: its results are the summary's
         timings[stage] = time.perf_counter() - t0
     total = time.perf_counter() - started
     rate, (low, high) = results["success_rate"], results["success_ci95"]
