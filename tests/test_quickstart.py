@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import imageio.v3 as iio
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from worldjepa.cli import CONFIG_DIR, _force_stage_key, main
+from worldjepa.cli import CONFIG_DIR, QUICKSTART_STAGES, _force_stage_key, main
 from worldjepa.errors import WorldJepaError
 from worldjepa.quickstart import as_overrides, stage_config
 
@@ -83,6 +84,17 @@ def composer():
 
 def plan_stage(settings):
     return stage_config("plan", settings, "env=two_room", "checkpoint=x.pt", "out=eval")
+
+
+@pytest.mark.parametrize("recipe", sorted(p.stem for p in (Path(CONFIG_DIR) / "recipe").glob("*.yaml")))
+def test_every_recipe_composes_each_of_its_stages_for_its_own_env(composer, recipe):
+    cfg = composer(f"recipe={recipe}")
+    assert cfg.env == recipe
+    assert (cfg.out == "quickstart") == (recipe == "two_room")  # the others write elsewhere: no mixed resumes
+    for stage in QUICKSTART_STAGES:
+        if cfg[stage] is not None:  # only a recipe with an imitate block fits a policy
+            assert stage_config(stage, cfg[stage], "out=x").out == "x"
+    assert (cfg.imitate is not None) == (cfg.plan.planner == "policy")
 
 
 def test_stage_keys_need_no_plus_and_string_values_survive_quotes_commas_and_equals(composer):
