@@ -91,8 +91,8 @@ class MPCController:
         """
         rows_t = torch.as_tensor(list(rows), dtype=torch.long)
         if init is None and self.warm_start and self._prev is not None:
-            prev = split_chunks(self._prev[rows_t], self.frameskip)  # shifted per env action
-            init = shift_warm_start(prev, self.execute).reshape(self._prev[rows_t].shape)
+            prev = self._prev[rows_t]  # shifted per env action, then back into chunks
+            init = shift_warm_start(split_chunks(prev, self.frameskip), self.execute).reshape(prev.shape)
         result = self.planner.solve(cost_fn, len(rows_t), None if init is None else init.to(self.planner.device))
         actions = result.actions.detach().cpu()
         if self._prev is None:

@@ -190,17 +190,22 @@ def test_held_planner_searches_one_action_per_step_and_finds_the_held_optimum():
         planner.solve(cost, batch_size=3, init_mean=TARGETS.clone())
 
 
-def test_mpc_controller_replans_on_schedule_and_warm_starts():
-    frameskip, replan_every = 2, 2
-    planner = CEM(horizon=3, action_dim=frameskip * 1, samples=8, iterations=1, elites=2)
-    inits = []
-    solve = planner.solve
+def record_inits(planner) -> list:
+    """Wrap planner.solve so every call's init_mean is appended to the returned list."""
+    inits, solve = [], planner.solve
 
     def spy(cost_fn, batch_size, init_mean=None):
         inits.append(init_mean)
         return solve(cost_fn, batch_size, init_mean)
 
     planner.solve = spy
+    return inits
+
+
+def test_mpc_controller_replans_on_schedule_and_warm_starts():
+    frameskip, replan_every = 2, 2
+    planner = CEM(horizon=3, action_dim=frameskip * 1, samples=8, iterations=1, elites=2)
+    inits = record_inits(planner)
     ctrl = MPCController(planner, frameskip=frameskip, replan_every=replan_every)
     ctrl.reset(3)
     cost = lambda a: a.sum((-1, -2))  # noqa: E731  (minimised by all -1 actions)
@@ -223,14 +228,7 @@ def test_mpc_controller_replans_on_schedule_and_warm_starts():
 
 def test_mpc_controller_execute_replans_inside_a_chunk_and_shifts_per_env_action():
     planner = CEM(horizon=2, action_dim=3 * 1, samples=8, iterations=1, elites=2)
-    inits = []
-    solve = planner.solve
-
-    def spy(cost_fn, batch_size, init_mean=None):
-        inits.append(init_mean)
-        return solve(cost_fn, batch_size, init_mean)
-
-    planner.solve = spy
+    inits = record_inits(planner)
     ctrl = MPCController(planner, frameskip=3, execute=1)
     ctrl.reset(2)
     cost = lambda a: a.sum((-1, -2))  # noqa: E731
