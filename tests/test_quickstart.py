@@ -97,6 +97,13 @@ def test_every_recipe_composes_each_of_its_stages_for_its_own_env(composer, reci
     assert (cfg.imitate is not None) == (cfg.plan.planner == "policy")
 
 
+def test_reacher_recipe_reaches_its_stages_with_the_benchmarked_steps_and_closed_loop(composer):
+    cfg = composer("recipe=reacher")
+    assert stage_config("train", cfg.train, "data=d", "out=r").steps == 2000
+    plan = stage_config("plan", cfg.plan, "env=reacher", "checkpoint=x.pt", "out=e")
+    assert (plan.planner.name, plan.execute, plan.protocol.goal_source) == ("cem", 1, "env")
+
+
 def test_stage_keys_need_no_plus_and_string_values_survive_quotes_commas_and_equals(composer):
     assert [_force_stage_key(a) for a in ["plan.seeds=[0]", "+plan.x=1", "~plan.y", "planner=cem", "out=q"]] == [
         "++plan.seeds=[0]", "++plan.x=1", "~plan.y", "planner=cem", "out=q"]

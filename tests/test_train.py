@@ -321,5 +321,5 @@ def test_gpu_experiment_config_composes_and_trains_on_cpu(dataset, tmp_path):
 
 def test_reacher_experiment_sets_the_benchmarked_steps_and_keeps_the_default_model(dataset, tmp_path):
     default, reacher = make_cfg(dataset, tmp_path), make_cfg(dataset, tmp_path, "+experiment=reacher")
-    assert (default.steps, reacher.steps) == (1000, 3000)
+    assert (default.steps, reacher.steps) == (1000, 2000)
     assert reacher.model == default.model and reacher.optim == default.optim
