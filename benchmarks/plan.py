@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
-from worldjepa.costs import latent_cost
-from worldjepa.eval_records import write_text_atomic
+from worldjepa.planning.costs import latent_cost
+from worldjepa.evaluation.records import write_text_atomic
 from worldjepa.planners import CEM
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -87,7 +87,7 @@ def success_table(checkpoint: str, env: str, planners: list[str], episodes: int,
     from hydra import compose, initialize_config_dir
 
     from worldjepa.checkpoint import load_checkpoint
-    from worldjepa.evaluate import run
+    from worldjepa.evaluation.plan import run
 
     dataset = (load_checkpoint(checkpoint)["meta"].get("dataset") or {}).get("path")
     table = {}

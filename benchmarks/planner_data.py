@@ -26,8 +26,8 @@ from tqdm import tqdm
 import worldjepa.configs
 from worldjepa.data.collector import make_env
 from worldjepa.data.format import ARRAYS, list_episodes, read_meta, write_episode
-from worldjepa.eval_tasks import PROTOCOL_VERSION, make_tasks
-from worldjepa.evaluate import cost_factory, run_batch, setup
+from worldjepa.evaluation.tasks import PROTOCOL_VERSION, make_tasks
+from worldjepa.evaluation.plan import cost_factory, run_batch, setup
 from worldjepa.planners.mpc import MPCController
 
 

@@ -30,12 +30,12 @@ from worldjepa.atomic import write_json_atomic
 from worldjepa.checkpoint import load_checkpoint
 from worldjepa.data.collector import make_env, resolve_env_config
 from worldjepa.data.collector import run as collect
-from worldjepa.eval_tasks import make_tasks
-from worldjepa.evaluate import run as plan
-from worldjepa.imitate import POLICY
-from worldjepa.imitate import run as imitate
+from worldjepa.evaluation.tasks import make_tasks
+from worldjepa.evaluation.plan import run as plan
+from worldjepa.training.imitate import POLICY
+from worldjepa.training.imitate import run as imitate
 from worldjepa.quickstart import stage_config
-from worldjepa.train import run as train
+from worldjepa.training.train import run as train
 
 PLANNERS = ("random", "oracle", "cem", "mppi")
 LATENT = ("cem", "mppi", "policy")  # the planners that need the checkpoint

@@ -29,11 +29,11 @@ from torch import nn
 from tqdm import trange
 
 from worldjepa.atomic import write_json_atomic
-from worldjepa.costs import reduce_distances
+from worldjepa.planning.costs import reduce_distances
 from worldjepa.data import open_dataset, split_episodes
 from worldjepa.data.collector import make_env
-from worldjepa.diagnostics import position_dims
-from worldjepa.evaluate import run_batch, setup
+from worldjepa.training.validation import position_dims
+from worldjepa.evaluation.plan import run_batch, setup
 from worldjepa.planners.mpc import MPCController
 
 

@@ -5,7 +5,7 @@ given a trained checkpoint, its held-out figures. Writes JSON (default benchmark
 
 Held-out figures (with --checkpoint): 1-step and 10-step latent prediction error relative to the
 copy-last-embedding baseline, linear-probe R² of the agent position (qpos), embedding std and
-effective rank, computed by `worldjepa.diagnostics.evaluate`, the function training itself uses.
+effective rank, computed by `worldjepa.training.validation.evaluate`, the function training itself uses.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from worldjepa.atomic import write_json_atomic
 from worldjepa.cli import CONFIG_DIR
 from worldjepa.data import open_dataset, split_episodes
 from worldjepa.data.collector import collect
-from worldjepa.diagnostics import evaluate
+from worldjepa.training.validation import evaluate
 from worldjepa.models import WorldModel
-from worldjepa.train import run as train
+from worldjepa.training.train import run as train
 
 
 def parse_args() -> argparse.Namespace:

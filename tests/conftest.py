@@ -54,7 +54,7 @@ def fault_dataset(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def fault_checkpoint(fault_dataset, tmp_path_factory) -> Path:
     """last.pt of a 4-step real `worldjepa train` run on `fault_dataset` (train_horizon 2, frameskip 2)."""
-    from worldjepa.train import run
+    from worldjepa.training.train import run
 
     out = tmp_path_factory.mktemp("faults") / "run"
     run(train_cfg(fault_dataset, out, "steps=4"))

@@ -12,7 +12,7 @@ import torch
 import torch.multiprocessing as mp
 from hydra import compose, initialize_config_dir
 
-from worldjepa import train as train_module
+from worldjepa.training import train as train_module
 from worldjepa.cli import CONFIG_DIR
 from worldjepa.data.format import create_or_check_meta, write_episode
 

@@ -1,4 +1,4 @@
-"""Tests for worldjepa.evaluate / costs / videos: oracle planning, outputs, resume, protocol and clear errors."""
+"""Tests for worldjepa.evaluation.plan / costs / videos: oracle planning, outputs, resume, protocol and clear errors."""
 
 from __future__ import annotations
 
@@ -17,13 +17,13 @@ from hydra import compose, initialize_config_dir
 import worldjepa.envs  # noqa: F401  (registers the tasks)
 from worldjepa.checkpoint import CheckpointError
 from worldjepa.cli import main
-from worldjepa.costs import latent_cost, oracle_cost, reduce_distances
-from worldjepa.eval_records import wilson_interval
-from worldjepa.eval_tasks import Task, make_tasks
-from worldjepa.evaluate import cost_factory, run, run_batch, setup
+from worldjepa.planning.costs import latent_cost, oracle_cost, reduce_distances
+from worldjepa.evaluation.records import wilson_interval
+from worldjepa.evaluation.tasks import Task, make_tasks
+from worldjepa.evaluation.plan import cost_factory, run, run_batch, setup
 from worldjepa.models import build_world_model
 from worldjepa.planners import MPCController
-from worldjepa.videos import compose_frame
+from worldjepa.evaluation.videos import compose_frame
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 TWO_ROOM = "worldjepa/TwoRoom-v0"

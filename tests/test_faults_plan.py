@@ -25,7 +25,7 @@ from hydra import compose, initialize_config_dir
 
 from worldjepa.checkpoint import CheckpointError, load_checkpoint
 from worldjepa.cli import CONFIG_DIR
-from worldjepa.evaluate import run
+from worldjepa.evaluation.plan import run
 from worldjepa.planners import make_planner
 
 # A random-planner evaluation of 10 tasks, one per batch, so episodes.csv grows episode by episode.

@@ -21,7 +21,7 @@ import worldjepa.checkpoint
 from worldjepa.atomic import is_temp_file
 from worldjepa.checkpoint import load_checkpoint
 from worldjepa.data import collect
-from worldjepa.train import run
+from worldjepa.training.train import run
 
 STEPS = 40
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from worldjepa.evaluate import evaluate
-from worldjepa.imitate import HindsightPairs, fit_policy, imitate
+from worldjepa.evaluation.plan import evaluate
+from worldjepa.training.imitate import HindsightPairs, fit_policy, imitate
 from worldjepa.models.goal_policy import GoalPolicy, propose
 from worldjepa.planners import MPCController, ProposalPlanner
 
@@ -79,7 +79,7 @@ def test_imitate_writes_a_policy_that_loads_and_proposes_plans(fault_checkpoint,
     assert all(torch.isfinite(torch.tensor([written["train_loss"], written["val_loss"]])))
     policy, meta = GoalPolicy.load(tmp_path / "policy.pt")
     assert meta["checkpoint"] == str(fault_checkpoint) and len(meta["checkpoint_sha256"]) == 16
-    from worldjepa.evaluate import load_model
+    from worldjepa.evaluation.plan import load_model
 
     model, _ = load_model(fault_checkpoint, torch.device("cpu"))
     z = model.encode(torch.zeros(3, model.history + 1, 32, 32, 3, dtype=torch.uint8))

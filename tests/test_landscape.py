@@ -1,4 +1,4 @@
-"""Tests for worldjepa.landscape: the grid sweeps the right state dims, a position-reading encoder
+"""Tests for worldjepa.evaluation.landscape: the grid sweeps the right state dims, a position-reading encoder
 gives a landscape that orders states like the true distance, and the CLI writes its plot and JSON."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import torch
 from conftest import FAULT_ENV, run_cli
 
 import worldjepa.envs
-from worldjepa.landscape import Landscape, cost_landscape, grid_states
+from worldjepa.evaluation.landscape import Landscape, cost_landscape, grid_states
 
 
 def test_grid_states_sweep_only_the_two_axes():

@@ -1,4 +1,4 @@
-"""Tests for worldjepa.subgoals: the dataset-frame graph routes around walls the data never crossed,
+"""Tests for worldjepa.planning.subgoals: the dataset-frame graph routes around walls the data never crossed,
 subgoals step along that route, and `worldjepa plan subgoals.enabled=true` runs end to end."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import json
 import numpy as np
 import torch
 
-from worldjepa.subgoals import SubgoalGraph
+from worldjepa.planning.subgoals import SubgoalGraph
 
 STEP = 0.1
 
@@ -64,7 +64,7 @@ def test_a_node_with_no_route_to_the_goal_keeps_the_real_goal():
 
 
 def test_plan_with_subgoals_runs_and_records_them(fault_checkpoint, fault_dataset, tmp_path):
-    from worldjepa.evaluate import evaluate
+    from worldjepa.evaluation.plan import evaluate
 
     cem = {"name": "cem", "horizon": 2, "samples": 8, "iterations": 2, "elites": 2}
     subgoals = {"enabled": True, "lookahead": 1, "knn": 4, "link_quantile": 0.5, "max_nodes": 100}

@@ -15,14 +15,14 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from worldjepa import train as train_module
+from worldjepa.training import train as train_module
 from worldjepa.atomic import is_temp_file
 from worldjepa.checkpoint import CheckpointError, load_checkpoint
 from worldjepa.cli import CONFIG_DIR
 from worldjepa.data import WindowDataset, split_episodes
 from worldjepa.data.collector import collect
 from worldjepa.models import CollapseError, WorldModel
-from worldjepa.train import TrainingDivergedError, run
+from worldjepa.training.train import TrainingDivergedError, run
 from worldjepa.training.sampling import StepBatchSampler, step_batch
 from worldjepa.training.schedules import ema_momentum, learning_rate
 from conftest import sigkill_when
@@ -192,12 +192,12 @@ def test_exploding_embeddings_stop_before_any_checkpoint(dataset, tmp_path):
 
 def test_collapse_detector_warns_or_stops(dataset, tmp_path, caplog):
     # Threshold far above any real spread: the detector must fire.
-    with caplog.at_level("WARNING", logger="worldjepa.train"):
+    with caplog.at_level("WARNING", logger="worldjepa.training.train"):
         run(make_cfg(dataset, tmp_path / "warn", "steps=5", "collapse.threshold=10", "collapse.after=0"))
     assert "step 5: EMBEDDING COLLAPSE" in caplog.text
     assert (tmp_path / "warn" / "last.pt").exists()
     caplog.clear()
-    with caplog.at_level("WARNING", logger="worldjepa.train"):  # before collapse.after: no false alarm
+    with caplog.at_level("WARNING", logger="worldjepa.training.train"):  # before collapse.after: no false alarm
         run(make_cfg(dataset, tmp_path / "early", "steps=5", "collapse.threshold=10", "collapse.after=5"))
     assert "EMBEDDING COLLAPSE" not in caplog.text
     with pytest.raises(CollapseError, match="stopped at step 5 .collapse.stop=true.*EMBEDDING COLLAPSE"):

@@ -20,10 +20,10 @@ from worldjepa.errors import WorldJepaError
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "collect": ("collect", "worldjepa.data.collector:run", "collect a rollout dataset from a MuJoCo task"),
     "inspect": ("inspect", "worldjepa.data.inspect:run", "summarise a dataset and write a contact sheet"),
-    "train": ("train", "worldjepa.train:run", "train a JEPA world model on a dataset"),
-    "imitate": ("imitate", "worldjepa.imitate:run", "fit a goal-conditioned policy on a world model's embeddings"),
-    "plan": ("plan", "worldjepa.evaluate:run", "plan towards goals and report success rates and videos"),
-    "landscape": ("landscape", "worldjepa.landscape:run", "plot latent cost vs true distance over agent positions"),
+    "train": ("train", "worldjepa.training.train:run", "train a JEPA world model on a dataset"),
+    "imitate": ("imitate", "worldjepa.training.imitate:run", "fit a goal-conditioned policy on a world model's embeddings"),
+    "plan": ("plan", "worldjepa.evaluation.plan:run", "plan towards goals and report success rates and videos"),
+    "landscape": ("landscape", "worldjepa.evaluation.landscape:run", "plot latent cost vs true distance over agent positions"),
     "quickstart": ("quickstart", "worldjepa.quickstart:run", "collect -> train [-> imitate] -> plan with a task's recipe"),
 }
 

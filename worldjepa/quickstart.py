@@ -21,10 +21,10 @@ from omegaconf.errors import OmegaConfBaseException
 from worldjepa.cli import CONFIG_DIR, QUICKSTART_STAGES, one_line
 from worldjepa.data.collector import run as collect
 from worldjepa.errors import WorldJepaError
-from worldjepa.evaluate import run as plan
-from worldjepa.imitate import POLICY
-from worldjepa.imitate import run as imitate
-from worldjepa.train import run as train
+from worldjepa.evaluation.plan import run as plan
+from worldjepa.training.imitate import POLICY
+from worldjepa.training.imitate import run as imitate
+from worldjepa.training.train import run as train
 
 CONFIGS = Path(CONFIG_DIR)
 RUNNERS = dict(zip(QUICKSTART_STAGES, (collect, train, imitate, plan)))

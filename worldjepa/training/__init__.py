@@ -1,1 +1,1 @@
-"""Helpers for `worldjepa.train`: device/precision, distributed setup, schedules, sampling, loggers, state."""
+"""Training: the JEPA loop (`train`), policy imitation (`imitate`), validation, and their helpers."""

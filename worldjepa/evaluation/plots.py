@@ -10,7 +10,7 @@ import numpy as np
 from worldjepa.atomic import atomic_path
 
 if TYPE_CHECKING:
-    from worldjepa.landscape import Landscape
+    from worldjepa.evaluation.landscape import Landscape
 
 
 def _figure(rows: int = 1, cols: int = 1, size: tuple[float, float] = (6, 4), **kwargs):

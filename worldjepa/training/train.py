@@ -27,7 +27,7 @@ from tqdm import tqdm
 from worldjepa.atomic import is_temp_file, write_json_atomic
 from worldjepa.checkpoint import load_checkpoint, save_checkpoint
 from worldjepa.data import Batch, WindowDataset, open_dataset, split_episodes
-from worldjepa.diagnostics import collapse_metrics, evaluate
+from worldjepa.training.validation import collapse_metrics, evaluate
 from worldjepa.errors import WorldJepaError, check_positive_int
 from worldjepa.models import CollapseError, WorldModel, build_world_model, check_collapse
 from worldjepa.training.device import autocast, autocast_dtype, select_device

@@ -3,7 +3,7 @@
 B episodes run in lockstep in-process: one batched planner call per replan serves all still-running
 episodes. Outputs under `out`: results.json, episodes.csv (rewritten after every batch, so a rerun
 resumes), traces.jsonl, videos/ep{NNN}_{success|failure}.mp4 and plots/{planner_cost,distance}.png.
-The task protocol (which starts and goals) lives in `worldjepa.eval_tasks`.
+The task protocol (which starts and goals) lives in `worldjepa.evaluation.tasks`.
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from worldjepa.atomic import write_text_atomic
-from worldjepa.costs import check_cost_options, latent_cost, oracle_cost
+from worldjepa.planning.costs import check_cost_options, latent_cost, oracle_cost
 from worldjepa.data.collector import make_env, resolve_env_config
-from worldjepa.eval_records import EpisodeRecord, read_episodes, summarize, write_episodes
-from worldjepa.eval_tasks import PROTOCOL_VERSION, Task, check_protocol, make_tasks
+from worldjepa.evaluation.records import EpisodeRecord, read_episodes, summarize, write_episodes
+from worldjepa.evaluation.tasks import PROTOCOL_VERSION, Task, check_protocol, make_tasks
 from worldjepa.planners import HeldChunkPlanner, MPCController, Planner, make_planner
-from worldjepa.subgoals import SubgoalGraph, build_graph
+from worldjepa.planning.subgoals import SubgoalGraph, build_graph
 
 PLANNER_NAMES = ("cem", "mppi", "gradient", "random", "oracle", "policy")
 # Planning further than the model was trained to roll out degrades predictions gradually, so a
@@ -326,7 +326,7 @@ def run_batch(s: Setup, envs: list, tasks: list[tuple[int, Task]], build_cost, c
 
 def _finish(e: Episode, out: Path, config_id: str, make_video: bool, scale: int, fps: int) -> tuple[EpisodeRecord, dict]:
     """Write the episode's video (if wanted); return its csv record and its trace."""
-    from worldjepa.videos import episode_frames, write_video
+    from worldjepa.evaluation.videos import episode_frames, write_video
 
     video = ""
     if make_video:
@@ -372,7 +372,7 @@ def _write_outputs(out: Path, records: dict, traces: dict, header: dict, seeds: 
 
 
 def _plot(out: Path, keys: list, traces: dict, records: dict, s: Setup) -> None:
-    from worldjepa.plots import plot_distances, plot_planner_cost
+    from worldjepa.evaluation.plots import plot_distances, plot_planner_cost
 
     title = f"{s.planner_cfg['name']} on {s.env_cfg['id']}"
     plot_planner_cost([traces[k]["cost_history"] for k in keys], out / "plots" / "planner_cost.png", title)
@@ -391,7 +391,7 @@ def evaluate(
 
     `seeds` re-run the same tasks with differently seeded planners (per-seed breakdown when > 1).
     Episodes already in out/episodes.csv with the same settings are skipped (resume).
-    `subgoals` (configs/plan.yaml) turns on graph subgoals for the latent planners (worldjepa/subgoals.py).
+    `subgoals` (configs/plan.yaml) turns on graph subgoals for the latent planners (worldjepa/planning/subgoals.py).
     `prior` (a `worldjepa imitate` policy.pt) starts every solve from that policy's proposal.
     `execute` env actions run from each plan before the next replan (null: the planner config's, else
     replan_every x frameskip).

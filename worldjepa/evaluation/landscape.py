@@ -19,7 +19,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from worldjepa.atomic import write_json_atomic
-from worldjepa.costs import METRICS, check_cost_options
+from worldjepa.planning.costs import METRICS, check_cost_options
 from worldjepa.data.collector import make_env, resolve_env_config
 
 
@@ -72,8 +72,8 @@ def landscapes(*, checkpoint: str, env: Any, out: str | Path, goals: int, seed: 
                device: str) -> dict:
     """Landscapes for `goals` env-sampled goals; writes out/landscape.png and out/landscape.json."""
     from worldjepa.checkpoint import check_compatible
-    from worldjepa.evaluate import load_model
-    from worldjepa.plots import plot_landscapes
+    from worldjepa.evaluation.plan import load_model
+    from worldjepa.evaluation.plots import plot_landscapes
     from worldjepa.training.device import select_device
 
     if goals < 1:
