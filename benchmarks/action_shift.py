@@ -27,7 +27,7 @@ from worldjepa.atomic import write_json_atomic
 from worldjepa.data import open_dataset, split_episodes
 from worldjepa.data.collector import make_env
 from worldjepa.training.validation import embed_frames, position_dims
-from worldjepa.evaluation.plan import load_model
+from worldjepa.planning.loading import load_model
 from worldjepa.models import fit_ridge
 
 SOURCES = ("data", "gaussian", "held")

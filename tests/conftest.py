@@ -159,3 +159,17 @@ def atomic_spy(monkeypatch) -> AtomicWriteSpy:
     if not Path("/proc/self/fd").is_dir():
         pytest.skip("needs /proc/self/fd to name fsynced files")
     return AtomicWriteSpy(monkeypatch)
+
+
+def assert_results_match_episodes(out: Path, episodes: int) -> dict:
+    """results.json in `out` counts exactly the episodes and successes recorded in episodes.csv; returns it."""
+    import csv
+    import json
+
+    results = json.loads((out / "results.json").read_text())
+    rows = list(csv.DictReader(open(out / "episodes.csv")))
+    successes = sum(r["success"] == "True" for r in rows)
+    assert results["episodes"] == len(rows) == episodes and results["successes"] == successes
+    assert results["success_rate"] == successes / episodes
+    assert results["env_steps"] == sum(int(r["steps"]) for r in rows)
+    return results

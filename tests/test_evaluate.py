@@ -17,12 +17,15 @@ from hydra import compose, initialize_config_dir
 import worldjepa.envs  # noqa: F401  (registers the tasks)
 from worldjepa.checkpoint import CheckpointError
 from worldjepa.cli import main
-from worldjepa.planning.costs import latent_cost, oracle_cost, reduce_distances
+from worldjepa.planning.costs import latent_cost, reduce_distances
+from worldjepa.planning.oracle import oracle_cost
 from worldjepa.evaluation.records import wilson_interval
 from worldjepa.evaluation.tasks import Task, make_tasks
-from worldjepa.evaluation.plan import cost_factory, run, run_batch, setup
+from worldjepa.evaluation.episodes import run_batch
+from worldjepa.evaluation.plan import run
+from worldjepa.evaluation.results import EvalResults
+from worldjepa.evaluation.setup import resolve
 from worldjepa.models import build_world_model
-from worldjepa.planners import MPCController
 from worldjepa.evaluation.videos import compose_frame
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -55,7 +58,7 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 
 def test_oracle_cem_reaches_goals_in_the_other_room():
     """The oracle (CEM + true simulator) crosses TwoRoom's door: starts west of the wall, goals east."""
-    s = setup(
+    s = resolve(
         {"name": "two_room", "id": TWO_ROOM, "kwargs": {"image_size": 32}},
         {"name": "oracle", "solver": "cem", "samples": 128, "iterations": 5, "elites": 16},
         checkpoint=None, horizon=6, frameskip=5, budget=50, device="cpu", seed=0,
@@ -67,18 +70,17 @@ def test_oracle_cem_reaches_goals_in_the_other_room():
         goal = np.array([rng.uniform(0.3, 0.6), rng.uniform(-0.4, 0.4), 0.0, 0.0])
         tasks.append((0, Task(episode=i, start_state=start, goal_state=goal)))
     envs = [worldjepa.envs.make("two_room", image_size=32, max_episode_steps=50) for _ in tasks]
-    controller = MPCController(s.planner, s.frameskip, replan_every=3)
     cost = {"reduction": "final", "intermediate_weight": 0.1, "metric": "l2"}
-    episodes = run_batch(s, envs, tasks, cost_factory(s, cost), controller, budget=50)
-    for e in episodes:
-        assert e.env.unwrapped.room_of(e.task.start_state[:2]) != e.env.unwrapped.room_of(e.goal_state[:2])
+    episodes = run_batch(s.agent(envs, cost, None, 1, replan_every=3, execute=None), envs, tasks, budget=50)
+    for e, env in zip(episodes, envs):
+        assert env.unwrapped.room_of(e.task.start_state[:2]) != env.unwrapped.room_of(e.task.goal_state[:2])
         assert e.distances[0] > 0.6  # the straight line is blocked by the wall
     successes = [e.success for e in episodes]
     assert sum(successes) >= 3, [e.distances[-1] for e in episodes]
-    for e in episodes:
+    for e, env in zip(episodes, envs):
         if e.success:  # ended on success, in the room of the goal
             assert e.distances[-1] < s.threshold and all(d >= s.threshold for d in e.distances[:-1])
-            assert e.env.unwrapped.room_of(e.env.unwrapped.get_state()[:2]) == 1
+            assert env.unwrapped.room_of(env.unwrapped.get_state()[:2]) == 1
 
 
 def test_oracle_cost_matches_stepping_the_env():
@@ -128,7 +130,8 @@ def test_results_csv_videos_plots_and_resume(tmp_path):
     results = run(cfg)
     out = Path(cfg.out)
     saved = json.loads((out / "results.json").read_text())
-    assert saved == json.loads(json.dumps(results))
+    assert saved == json.loads(json.dumps(results.to_dict())) and EvalResults.read(out / "results.json") == results
+    assert saved["schema_version"] == 1
     types = {
         "protocol_version": int, "success_rate": float, "success_ci95": list, "mean_final_distance": float,
         "plan_time_per_replan_s": dict, "env_steps": int, "episodes": int, "config": dict, "complete": bool,
@@ -163,7 +166,7 @@ def test_results_csv_videos_plots_and_resume(tmp_path):
     before = (out / "episodes.csv").read_text().splitlines()
     results = run(plan_cfg(tmp_path, "planner=random", "episodes=4", "batch=2", "budget=8", "videos=2", "protocol.goal_source=env"))
     after = (out / "episodes.csv").read_text().splitlines()
-    assert after[: len(before)] == before and len(after) == len(before) + 1 and results["episodes"] == 4
+    assert after[: len(before)] == before and len(after) == len(before) + 1 and results.episodes == 4
     # Different settings in the same out dir would mix results: refused.
     with pytest.raises(ValueError, match="different settings"):
         run(plan_cfg(tmp_path, "planner=random", "episodes=4", "budget=9", "protocol.goal_source=env"))
@@ -173,7 +176,7 @@ def test_seeds_give_per_seed_breakdown_on_the_same_tasks(tmp_path):
     cfg = plan_cfg(tmp_path, "planner=random", "episodes=2", "batch=4", "budget=3", "videos=0", "seeds=[0,1]",
                    "protocol.goal_source=env")
     results = run(cfg)
-    assert set(results["per_seed"]) == {"0", "1"} and results["episodes"] == 4
+    assert set(results.per_seed) == {"0", "1"} and results.episodes == 4
     rows = list(csv.DictReader(open(Path(cfg.out) / "episodes.csv")))
     by_seed = {(r["seed"], r["episode"]): float(r["initial_distance"]) for r in rows}
     assert by_seed[("0", "0")] == by_seed[("1", "0")] and by_seed[("0", "1")] == by_seed[("1", "1")]
@@ -206,8 +209,8 @@ def test_latent_planning_end_to_end_with_tiny_model(tmp_path, tiny_checkpoint):
             *(["planner.samples=16", "planner.iterations=2", "planner.elites=4"] if planner == "cem" else ["planner.iterations=3"]),
         )
         results = run(cfg)
-        assert results["episodes"] == 2 and results["replans"] >= 2
-        assert results["config"]["frameskip"] == 2  # taken from the checkpoint
+        assert results.episodes == 2 and results.replans >= 2
+        assert results.config["frameskip"] == 2  # taken from the checkpoint
         history = json.loads((Path(cfg.out) / "traces.jsonl").read_text().splitlines()[0])["cost_history"]
         assert len(history) == cfg.planner.iterations and all(np.isfinite(history))
 

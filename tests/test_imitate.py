@@ -13,12 +13,11 @@ from worldjepa.training.imitate import HindsightPairs, fit_policy, imitate
 from worldjepa.models.goal_policy import GoalPolicy, propose
 from worldjepa.planners import MPCController, ProposalPlanner
 
-from conftest import FAULT_ENV
+from conftest import FAULT_ENV, assert_results_match_episodes
 
 IMITATE = {"steps": 30, "batch_size": 16, "lr": 1e-3, "hidden": 16, "depth": 1, "goal_offset": (2, 6),
            "seed": 0, "device": "cpu", "progress": False}
-PLAN = {"env": FAULT_ENV, "episodes": 2, "batch": 2, "horizon": 2, "frameskip": None, "replan_every": 1,
-        "seeds": [0], "videos": 0, "video_scale": 1, "video_fps": 5, "device": "cpu", "progress": False,
+PLAN = {"env": FAULT_ENV, "episodes": 2, "batch": 2, "horizon": 2, "videos": 0, "device": "cpu", "progress": False,
         "protocol": {"version": 1, "goal_source": "env", "dataset": None, "dataset_offset": 25, "budget": 6, "seed": 0},
         "cost": {"metric": "l2", "reduction": "final", "intermediate_weight": 0.1}}
 
@@ -79,7 +78,7 @@ def test_imitate_writes_a_policy_that_loads_and_proposes_plans(fault_checkpoint,
     assert all(torch.isfinite(torch.tensor([written["train_loss"], written["val_loss"]])))
     policy, meta = GoalPolicy.load(tmp_path / "policy.pt")
     assert meta["checkpoint"] == str(fault_checkpoint) and len(meta["checkpoint_sha256"]) == 16
-    from worldjepa.evaluation.plan import load_model
+    from worldjepa.planning.loading import load_model
 
     model, _ = load_model(fault_checkpoint, torch.device("cpu"))
     z = model.encode(torch.zeros(3, model.history + 1, 32, 32, 3, dtype=torch.uint8))
@@ -104,17 +103,17 @@ def test_planning_with_the_policy_alone_and_as_cem_prior(fault_checkpoint, tmp_p
                      out=tmp_path / "alone", **PLAN)
     searched = evaluate(planner={"name": "cem", "horizon": 2, "samples": 8, "iterations": 2, "elites": 2},
                         checkpoint=str(fault_checkpoint), prior=prior, out=tmp_path / "cem", **PLAN)
-    for results in (alone, searched):
-        assert results["episodes"] == 2 and 0.0 <= results["success_rate"] <= 1.0
-        assert results["config"]["prior_sha256"]
-    closed = evaluate(planner={"name": "policy", "horizon": 2, "execute": 1}, checkpoint=str(fault_checkpoint),
-                      prior=prior, out=tmp_path / "closed", **PLAN)
-    assert alone["config"]["execute"] == 2 and closed["config"]["execute"] == 1  # the fault env's frameskip is 2
-    assert closed["replans"] == closed["env_steps"]  # the planner config's execute: one replan per env step
-    assert alone["replans"] < alone["env_steps"]  # one per chunk of 2
-    overridden = evaluate(planner={"name": "policy", "horizon": 2, "execute": 1}, checkpoint=str(fault_checkpoint),
+    for results, out in ((alone, "alone"), (searched, "cem")):
+        assert_results_match_episodes(tmp_path / out, episodes=2)
+        assert results.config["prior_sha256"]
+    assert alone.config["execute"] == 1  # configs/planner/policy.yaml closes the loop every env step
+    assert alone.replans == alone.env_steps
+    chunks = evaluate(planner={"name": "policy", "horizon": 2, "execute": None}, checkpoint=str(fault_checkpoint),
+                      prior=prior, out=tmp_path / "chunks", **PLAN)
+    assert chunks.config["execute"] == 2 and chunks.replans < chunks.env_steps  # one replan per chunk of frameskip 2
+    overridden = evaluate(planner={"name": "policy", "horizon": 2}, checkpoint=str(fault_checkpoint),
                           prior=prior, out=tmp_path / "overridden", **{**PLAN, "execute": 2})
-    assert overridden["config"]["execute"] == 2 and overridden["replans"] < overridden["env_steps"]
+    assert overridden.config["execute"] == 2 and overridden.replans < overridden.env_steps
 
 
 def test_policy_errors_name_the_fix(fault_checkpoint, tmp_path):

@@ -14,7 +14,10 @@ from omegaconf import OmegaConf
 
 from worldjepa.cli import CONFIG_DIR, QUICKSTART_STAGES, _force_stage_key, main
 from worldjepa.errors import WorldJepaError
-from worldjepa.quickstart import as_overrides, stage_config
+from worldjepa.config import as_overrides
+from worldjepa.quickstart import stage_config
+
+from conftest import assert_results_match_episodes
 
 # Stage keys that configs/quickstart.yaml does not list need no `+`: each stage's own config checks them.
 TINY_DATA_AND_MODEL = [
@@ -44,8 +47,7 @@ def test_quickstart_runs_the_whole_pipeline(tmp_path):
 
     assert len(list((out / "data" / "episodes").iterdir())) == 6
     assert (out / "run" / "last.pt").is_file()
-    results = json.loads((out / "eval" / "results.json").read_text())
-    assert results["episodes"] == 2 and 0.0 <= results["success_rate"] <= 1.0
+    results = assert_results_match_episodes(out / "eval", episodes=2)
     assert results["planner"] == "mppi"  # quickstart.yaml's planner block, with its samples changed
 
     videos = list((out / "eval" / "videos").glob("*.mp4"))

@@ -14,6 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from worldjepa.config import CONFIG_DIR, one_line
 from worldjepa.errors import WorldJepaError
 
 # command -> (primary config name, "module:function", one-line help)
@@ -27,7 +28,6 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "quickstart": ("quickstart", "worldjepa.quickstart:run", "collect -> train [-> imitate] -> plan with a task's recipe"),
 }
 
-CONFIG_DIR = str(Path(importlib.import_module("worldjepa.configs").__file__).parent)
 # The quickstart's stages in their order; each takes a block of its own command's keys (plan.seeds=...).
 QUICKSTART_STAGES = ("collect", "train", "imitate", "plan")
 # Config groups a command accepts only with `+group=option` (not in its defaults list).
@@ -85,23 +85,6 @@ def describe_error(err: Exception) -> str:
     fix = _OS_ERROR_FIXES.get(err.errno) if isinstance(err, OSError) else None
     message = f"{err}: {fix}" if fix else str(err)
     return " ".join(line.strip() for line in message.splitlines() if line.strip())
-
-
-def one_line(err: Exception, prefix: str = "") -> str:
-    """Hydra's composition errors as one line; an unknown config-group option lists the valid ones.
-
-    ``prefix`` (``"plan."``) names keys and examples the way a quickstart stage block spells them.
-    """
-    from hydra.errors import MissingConfigException
-
-    if isinstance(err, MissingConfigException) and err.missing_cfg_file and err.options:
-        group, _, name = err.missing_cfg_file.rpartition("/")
-        example = f"{prefix}{group.replace('/', '.')}.name" if prefix else group
-        return f"unknown {group} {name!r}: valid choices are {', '.join(err.options)} (e.g. {example}={err.options[0]})"
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    if lines and lines[-1].startswith("To append to your config use +"):  # the key does not exist
-        return f"unknown key {prefix + lines[-1].split('+', 1)[1].split('=')[0]!r}: check its spelling"
-    return " ".join(line for line in lines if not line.startswith(("Config search path", "provider=")))
 
 
 def compose_or_exit(command: str, overrides: list[str]):

@@ -8,17 +8,16 @@ goal-conditioned policy after training and plans with it as the prior.
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 from typing import Any
 
-from hydra import compose
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from worldjepa.cli import CONFIG_DIR, QUICKSTART_STAGES, one_line
+from worldjepa.cli import QUICKSTART_STAGES
+from worldjepa.config import compose_command, one_line
 from worldjepa.data.collector import run as collect
 from worldjepa.errors import WorldJepaError
 from worldjepa.evaluation.plan import run as plan
@@ -26,50 +25,7 @@ from worldjepa.training.imitate import POLICY
 from worldjepa.training.imitate import run as imitate
 from worldjepa.training.train import run as train
 
-CONFIGS = Path(CONFIG_DIR)
 RUNNERS = dict(zip(QUICKSTART_STAGES, (collect, train, imitate, plan)))
-
-
-def render(value: Any) -> str:
-    """A config value as Hydra override syntax; strings are quoted, so commas, '=' and quotes survive."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, str):
-        # Hydra reads a backslash as an escape only before a quote or the closing quote.
-        return "'" + re.sub(r"(\\*)(?='|$)", lambda m: m.group(1) * 2, value).replace("'", "\\'") + "'"
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(render(item) for item in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{key}:{render(item)}" for key, item in value.items()) + "}"
-    return str(value)
-
-
-def as_overrides(settings: DictConfig, prefix: str = "") -> list[str]:
-    """Flatten ``{train: {steps: 10}, planner: cem}``-style settings into Hydra overrides.
-
-    A string for a config group (``planner: cem``) picks that option with its own defaults. A block
-    with a ``name``, such as ``planner: {name: mppi, samples: 1000}``, picks that option and then
-    changes its other keys (only config-group options have a ``name`` key).
-    """
-    overrides = []
-    for key, value in settings.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, DictConfig):
-            if "name" in value:
-                overrides.append(f"{path.replace('.', '/')}={value.name}")
-            overrides += as_overrides(value, prefix=f"{path}.")
-        elif isinstance(value, str) and _is_group(path):
-            overrides.append(f"{path.replace('.', '/')}={value}")
-        elif not (key == "name" and prefix):
-            plain = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
-            overrides.append(f"{path}={render(plain)}")
-    return overrides
-
-
-def _is_group(path: str) -> bool:
-    return (CONFIGS / path.replace(".", "/")).is_dir()
 
 
 def stage_config(name: str, settings: Any, *fixed: str) -> DictConfig:
@@ -87,7 +43,7 @@ def stage_config(name: str, settings: Any, *fixed: str) -> DictConfig:
             f"drop {name}.{clash[0]}, and pass env=... or out=... instead"
         )
     try:
-        return compose(config_name=name, overrides=[*fixed, *as_overrides(settings)])
+        return compose_command(name, settings, *fixed)
     except (HydraException, OmegaConfBaseException) as err:
         message = f"{name} settings: {one_line(err, prefix=f'{name}.')}"
         for key, block in settings.items():  # a key left over from the option a block used to name
@@ -121,7 +77,7 @@ def run(cfg: DictConfig) -> dict:
         results = RUNNERS[stage](config)  # plan runs last: its results are the summary's
         timings[stage] = time.perf_counter() - t0
     total = time.perf_counter() - started
-    rate, (low, high) = results["success_rate"], results["success_ci95"]
+    rate, (low, high) = results.success_rate, results.success_ci95
     lines = {"videos": eval_dir / "videos", "results": eval_dir / "results.json", "checkpoint": checkpoint}
     if prior:
         lines["policy"] = policy_dir / POLICY
@@ -129,7 +85,7 @@ def run(cfg: DictConfig) -> dict:
     print(
         "\n== quickstart done in {:.0f} s ({}) ==\n"
         "success rate: {:.1%} (95% CI {:.1%}-{:.1%}) over {} episodes\n".format(
-            total, ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()), rate, low, high, results["episodes"],
+            total, ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()), rate, low, high, results.episodes,
         )
         + "\n".join(f"{name + ':':<13} {path}" for name, path in lines.items())
     )

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from worldjepa.atomic import write_json_atomic
+from worldjepa.evaluation.plots import figure, save_png
 from worldjepa.planning.costs import METRICS, check_cost_options
+from worldjepa.planning.loading import load_model
 from worldjepa.data.collector import make_env, resolve_env_config
 
 
@@ -68,12 +70,25 @@ def cost_landscape(model: Any, sim: Any, goal_state: np.ndarray, resolution: int
     return Landscape(np.asarray(goal_state), sim.grid_axes, latent.reshape(shape), np.asarray(true).reshape(shape))
 
 
+def plot_landscapes(landscapes: Sequence[Landscape], path: str | Path, title: str = "") -> None:
+    """One row per goal: latent cost | true distance heatmaps over the grid, the goal marked with a star."""
+    plt, fig, axs = figure(len(landscapes), 2, size=(4, 3.6), squeeze=False)
+    for row, ls in zip(axs, landscapes):
+        (d0, lo0, hi0), (d1, lo1, hi1) = ls.axes
+        for ax, values, name in ((row[0], ls.latent, "latent cost"), (row[1], ls.true, "true distance")):
+            im = ax.imshow(values, origin="lower", extent=(lo0, hi0, lo1, hi1), cmap="viridis")
+            ax.plot(ls.goal_state[d0], ls.goal_state[d1], marker="*", color="red", markersize=14)
+            ax.set(xlabel=f"state[{d0}]", ylabel=f"state[{d1}]", title=f"{name} (Spearman {ls.spearman:.2f})")
+            fig.colorbar(im, ax=ax, shrink=0.8)
+    if title:
+        fig.suptitle(title)
+    save_png(plt, fig, path)
+
+
 def landscapes(*, checkpoint: str, env: Any, out: str | Path, goals: int, seed: int, resolution: int, metric: str,
                device: str) -> dict:
     """Landscapes for `goals` env-sampled goals; writes out/landscape.png and out/landscape.json."""
     from worldjepa.checkpoint import check_compatible
-    from worldjepa.evaluation.plan import load_model
-    from worldjepa.evaluation.plots import plot_landscapes
     from worldjepa.training.device import select_device
 
     if goals < 1:

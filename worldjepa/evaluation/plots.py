@@ -1,19 +1,16 @@
-"""Diagnostic plots (matplotlib, Agg): planner cost per iteration, distance to goal over time, cost landscapes."""
+"""Diagnostic plots (matplotlib, Agg): planner cost per iteration and distance to goal over time, plus the shared figure helpers."""
 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from worldjepa.atomic import atomic_path
 
-if TYPE_CHECKING:
-    from worldjepa.evaluation.landscape import Landscape
 
-
-def _figure(rows: int = 1, cols: int = 1, size: tuple[float, float] = (6, 4), **kwargs):
+def figure(rows: int = 1, cols: int = 1, size: tuple[float, float] = (6, 4), **kwargs):
     import matplotlib
 
     matplotlib.use("Agg")  # headless: never needs a display
@@ -22,7 +19,7 @@ def _figure(rows: int = 1, cols: int = 1, size: tuple[float, float] = (6, 4), **
     return plt, *plt.subplots(rows, cols, figsize=(size[0] * cols, size[1] * rows), dpi=100, **kwargs)
 
 
-def _save(plt, fig, path: str | os.PathLike) -> None:
+def save_png(plt, fig, path: str | os.PathLike) -> None:
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
@@ -31,7 +28,7 @@ def _save(plt, fig, path: str | os.PathLike) -> None:
 
 def plot_planner_cost(histories: Sequence[Sequence[float]], path: str | os.PathLike, title: str = "") -> None:
     """Best cost per planner iteration of each episode's first replan (thin lines) and their median."""
-    plt, fig, ax = _figure()
+    plt, fig, ax = figure()
     curves = [np.asarray(h, dtype=float) for h in histories if len(h)]
     for c in curves:
         ax.plot(np.arange(1, len(c) + 1), c, color="tab:blue", alpha=0.25, lw=1)
@@ -41,32 +38,17 @@ def plot_planner_cost(histories: Sequence[Sequence[float]], path: str | os.PathL
         ax.plot(np.arange(1, stacked.shape[1] + 1), np.nanmedian(stacked, 0), color="tab:red", lw=2, label="median")
         ax.legend()
     ax.set(xlabel="planner iteration", ylabel="best cost within the iteration", title=title or "planner cost (first replan)")
-    _save(plt, fig, path)
+    save_png(plt, fig, path)
 
 
 def plot_distances(
     traces: Sequence[Sequence[float]], successes: Sequence[bool], threshold: float, path: str | os.PathLike, title: str = ""
 ) -> None:
     """Task distance to the goal at every env step, one line per episode (green success, red failure)."""
-    plt, fig, ax = _figure()
+    plt, fig, ax = figure()
     for trace, ok in zip(traces, successes):
         ax.plot(np.arange(len(trace)), trace, color="tab:green" if ok else "tab:red", alpha=0.4, lw=1)
     ax.axhline(threshold, color="black", ls="--", lw=1, label=f"success threshold {threshold:g}")
     ax.set(xlabel="env step", ylabel="distance to goal", title=title or "distance to goal")
     ax.legend()
-    _save(plt, fig, path)
-
-
-def plot_landscapes(landscapes: Sequence[Landscape], path: str | os.PathLike, title: str = "") -> None:
-    """One row per goal: latent cost | true distance heatmaps over the grid, the goal marked with a star."""
-    plt, fig, axs = _figure(len(landscapes), 2, size=(4, 3.6), squeeze=False)
-    for row, ls in zip(axs, landscapes):
-        (d0, lo0, hi0), (d1, lo1, hi1) = ls.axes
-        for ax, values, name in ((row[0], ls.latent, "latent cost"), (row[1], ls.true, "true distance")):
-            im = ax.imshow(values, origin="lower", extent=(lo0, hi0, lo1, hi1), cmap="viridis")
-            ax.plot(ls.goal_state[d0], ls.goal_state[d1], marker="*", color="red", markersize=14)
-            ax.set(xlabel=f"state[{d0}]", ylabel=f"state[{d1}]", title=f"{name} (Spearman {ls.spearman:.2f})")
-            fig.colorbar(im, ax=ax, shrink=0.8)
-    if title:
-        fig.suptitle(title)
-    _save(plt, fig, path)
+    save_png(plt, fig, path)

@@ -1,4 +1,4 @@
-"""Evaluation records: per-episode rows (episodes.csv), resume bookkeeping, summary statistics (written atomically)."""
+"""Evaluation records: per-episode rows (episodes.csv, written atomically), resume bookkeeping, summary statistics."""
 
 from __future__ import annotations
 
@@ -86,26 +86,39 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
-def summarize(records: Sequence[EpisodeRecord]) -> dict:
-    """Success rate with Wilson CI, distances, env steps and planning time over `records`."""
+@dataclass
+class Summary:
+    """Success rate with its 95% Wilson interval, distances, env steps and planning time over some episodes."""
+
+    episodes: int
+    successes: int
+    success_rate: float
+    success_ci95: list[float]
+    mean_final_distance: float | None
+    mean_min_distance: float | None
+    env_steps: int
+    mean_env_steps: float | None
+    replans: int
+    plan_time_per_replan_s: dict[str, float]  # mean (replan-weighted) and p50 of the episodes' mean plan times
+
+
+def summarize(records: Sequence[EpisodeRecord]) -> Summary:
+    """The Summary of `records`."""
     n = len(records)
     successes = sum(r.success for r in records)
     replans = sum(r.replans for r in records)
-    low, high = wilson_interval(successes, n)
     # Replan-weighted mean: every batched replan counts once per episode it served.
     plan_mean = sum(r.plan_time_s * r.replans for r in records) / replans if replans else 0.0
-    return {
-        "episodes": n,
-        "successes": successes,
-        "success_rate": successes / n if n else 0.0,
-        "success_ci95": [low, high],
-        "mean_final_distance": float(np.mean([r.final_distance for r in records])) if n else None,
-        "mean_min_distance": float(np.mean([r.min_distance for r in records])) if n else None,
-        "env_steps": int(sum(r.steps for r in records)),
-        "mean_env_steps": float(np.mean([r.steps for r in records])) if n else None,
-        "replans": replans,
-        "plan_time_per_replan_s": {
+    return Summary(
+        episodes=n, successes=successes, success_rate=successes / n if n else 0.0,
+        success_ci95=list(wilson_interval(successes, n)),
+        mean_final_distance=float(np.mean([r.final_distance for r in records])) if n else None,
+        mean_min_distance=float(np.mean([r.min_distance for r in records])) if n else None,
+        env_steps=int(sum(r.steps for r in records)),
+        mean_env_steps=float(np.mean([r.steps for r in records])) if n else None,
+        replans=replans,
+        plan_time_per_replan_s={
             "mean": plan_mean,
             "p50": float(np.median([r.plan_time_s for r in records if r.replans])) if replans else 0.0,
         },
-    }
+    )

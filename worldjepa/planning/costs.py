@@ -1,6 +1,6 @@
-"""Planning costs as CostFns (actions [B, N, H, A] -> cost [B, N]): world-model latent cost and oracle cost.
+"""Goal costs as CostFns (actions [B, N, H, A] -> cost [B, N]) over a world model's predicted embeddings.
 
-Default cost (both builders): distance at the FINAL plan step plus `intermediate_weight` (0.1) times
+Default cost (here and in the oracle's `planning/oracle.py`): distance at the FINAL plan step plus `intermediate_weight` (0.1) times
 the mean distance over the earlier steps. The final term asks "does the plan end at the goal?",
 which is what a goal image specifies; the small intermediate term breaks ties in favour of plans
 that get close early and stay there (shorter paths, less drift), and gives the receding-horizon
@@ -11,14 +11,18 @@ same quantity the JEPA predictor is trained to minimise, so cost units match tra
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
-import numpy as np
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor
 
 from worldjepa.planners import CostFn
+
+if TYPE_CHECKING:  # the protocol is for annotations only
+    from worldjepa.models.protocol import WorldModel
 
 REDUCTIONS = ("final", "mean", "sum", "min")
 
@@ -66,7 +70,7 @@ def reduce_distances(d: Tensor, reduction: str = "final", intermediate_weight: f
 
 
 def latent_cost(
-    model: Any,
+    model: WorldModel,
     z_hist: Tensor,
     z_goal: Tensor,
     metric: str = "l2",
@@ -101,37 +105,18 @@ def latent_cost(
     return cost_fn
 
 
-def oracle_cost(
-    envs: Sequence[Any],
-    goal_states: Sequence[np.ndarray],
-    frameskip: int,
-    reduction: str = "final",
-    intermediate_weight: float = 0.1,
-) -> CostFn:
-    """CostFn that rolls candidates through each env's true simulator (`env.unwrapped.simulate`).
+@dataclass(frozen=True)
+class LatentCost:
+    """The goal cost a LatentAgent plans with: `metric` between predicted and goal embeddings, reduced over
+    the plan by `reduction` (see `reduce_distances`)."""
 
-    Problem b starts from `envs[b]`'s state at build time and is scored with `task_distance` to
-    `goal_states[b]`, read at plan-step boundaries (every `frameskip` env steps) and reduced like
-    the latent cost. This is the upper-bound baseline: the same planner with a perfect model.
-    """
-    check_cost_options(reduction)
-    if len(envs) != len(goal_states):
-        raise ValueError(f"got {len(envs)} envs but {len(goal_states)} goal states: pass one goal per env")
-    sims = [env.unwrapped for env in envs]
-    starts = [sim.get_state() for sim in sims]
+    metric: str = "l2"
+    reduction: str = "final"
+    intermediate_weight: float = 0.1
 
-    def cost_fn(actions: Tensor) -> Tensor:
-        b, n, h, d = actions.shape
-        if b != len(sims):
-            raise ValueError(f"actions carry {b} problems but the oracle cost was built for {len(sims)} envs")
-        env_actions = actions.detach().cpu().double().numpy().reshape(b, n, h * frameskip, d // frameskip)
-        dist = np.stack(
-            [
-                sim.task_distance(sim.simulate(start, acts), goal)[:, frameskip - 1 :: frameskip]
-                for sim, start, acts, goal in zip(sims, starts, env_actions, goal_states)
-            ]
-        )
-        cost = reduce_distances(torch.from_numpy(dist), reduction, intermediate_weight)
-        return cost.to(actions.device, torch.float32)
+    def __post_init__(self) -> None:
+        check_cost_options(self.reduction, self.metric)
 
-    return cost_fn
+    def __call__(self, model: WorldModel, z_hist: Tensor, z_goal: Tensor, grad: bool = False) -> CostFn:
+        """The CostFn of B problems: context z_hist [B, k, D], goals z_goal [B, D]."""
+        return latent_cost(model, z_hist, z_goal, self.metric, self.reduction, self.intermediate_weight, grad)

@@ -139,7 +139,7 @@ def imitate(*, checkpoint: str, data: str | None, out: str | Path, steps: int, b
     The val loss is measured on the episodes the checkpoint's training held out (same fraction and seed).
     A rerun whose out/policy.pt was fit on the same checkpoint with the same settings returns at once.
     """
-    from worldjepa.evaluation.plan import load_model
+    from worldjepa.planning.loading import load_model
 
     for name, value in (("steps", steps), ("batch_size", batch_size), ("hidden", hidden), ("depth", depth)):
         check_positive_int(name, value)

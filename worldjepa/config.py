@@ -1,0 +1,92 @@
+"""Config composition shared by the CLI, the quickstart and the Python API: Hydra overrides from plain settings."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+CONFIG_DIR = str(Path(importlib.import_module("worldjepa.configs").__file__).parent)
+
+
+def render(value: Any) -> str:
+    """A config value as Hydra override syntax; strings are quoted, so commas, '=' and quotes survive."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if isinstance(value, str):
+        # Hydra reads a backslash as an escape only before a quote or the closing quote.
+        return "'" + re.sub(r"(\\*)(?='|$)", lambda m: m.group(1) * 2, value).replace("'", "\\'") + "'"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(render(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{key}:{render(item)}" for key, item in value.items()) + "}"
+    return str(value)
+
+
+def as_overrides(settings: DictConfig, prefix: str = "") -> list[str]:
+    """Flatten ``{train: {steps: 10}, planner: cem}``-style settings into Hydra overrides.
+
+    A string for a config group (``planner: cem``) picks that option with its own defaults. A block
+    with a ``name``, such as ``planner: {name: mppi, samples: 1000}``, picks that option and then
+    changes its other keys (only config-group options have a ``name`` key).
+    """
+    overrides = []
+    for key, value in settings.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, DictConfig):
+            if "name" in value:
+                overrides.append(f"{path.replace('.', '/')}={value.name}")
+            overrides += as_overrides(value, prefix=f"{path}.")
+        elif isinstance(value, str) and _is_group(path):
+            overrides.append(f"{path.replace('.', '/')}={value}")
+        elif not (key == "name" and prefix):
+            plain = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+            overrides.append(f"{path}={render(plain)}")
+    return overrides
+
+
+def _is_group(path: str) -> bool:
+    return (Path(CONFIG_DIR) / path.replace(".", "/")).is_dir()
+
+
+def one_line(err: Exception, prefix: str = "") -> str:
+    """Hydra's composition errors as one line; an unknown config-group option lists the valid ones.
+
+    ``prefix`` (``"plan."``) names keys and examples the way a quickstart stage block spells them.
+    """
+    from hydra.errors import MissingConfigException
+
+    if isinstance(err, MissingConfigException) and err.missing_cfg_file and err.options:
+        group, _, name = err.missing_cfg_file.rpartition("/")
+        example = f"{prefix}{group.replace('/', '.')}.name" if prefix else group
+        return f"unknown {group} {name!r}: valid choices are {', '.join(err.options)} (e.g. {example}={err.options[0]})"
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    if lines and lines[-1].startswith("To append to your config use +"):  # the key does not exist
+        return f"unknown key {prefix + lines[-1].split('+', 1)[1].split('=')[0]!r}: check its spelling"
+    return " ".join(line for line in lines if not line.startswith(("Config search path", "provider=")))
+
+
+def compose_command(name: str, settings: Mapping[str, Any] | None = None, *fixed: str) -> DictConfig:
+    """The primary config of command `name` with `fixed` overrides, then nested `settings` applied.
+
+    `settings` use the config's own shape: ``{"planner": {"name": "cem", "samples": 100}, "episodes": 5}``
+    picks the cem option and changes its samples, exactly like ``planner=cem planner.samples=100``.
+    Works inside a running Hydra app (the CLI) and outside it (the Python API, tests).
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    overrides = [*fixed, *as_overrides(OmegaConf.create(dict(settings or {})))]
+    if GlobalHydra.instance().is_initialized():
+        return compose(config_name=name, overrides=overrides)
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose(config_name=name, overrides=overrides)
