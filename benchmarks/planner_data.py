@@ -27,8 +27,8 @@ import worldjepa.configs
 from worldjepa.data.collector import make_env
 from worldjepa.data.format import ARRAYS, list_episodes, read_meta, write_episode
 from worldjepa.evaluation.tasks import PROTOCOL_VERSION, make_tasks
-from worldjepa.evaluation.plan import cost_factory, run_batch, setup
-from worldjepa.planners.mpc import MPCController
+from worldjepa.evaluation.episodes import run_batch
+from worldjepa.evaluation.setup import resolve
 
 
 class NoisyRecorder(gym.Wrapper):
@@ -85,17 +85,17 @@ def collect(checkpoint: Path, base: Path, out: Path, episodes: int, batch: int, 
     shutil.copytree(base, out, copy_function=os.link)  # hard links: the base's episodes are never rewritten
     first = max(list_episodes(out)) + 1
     planner, cost = plan_defaults()
-    s = setup(dataset_env(meta), planner, str(checkpoint), None, None, budget, "auto", task_seed)
+    s = resolve(dataset_env(meta), planner, str(checkpoint), None, None, budget, "auto", task_seed)
     rng = np.random.default_rng(task_seed)
     envs = [NoisyRecorder(make_env(s.env_cfg["id"], s.env_cfg["kwargs"]), noise, rng) for _ in range(batch)]
     tasks = env_goal_tasks(task_seed, budget, episodes, envs[0])
-    controller, build_cost = MPCController(s.planner, s.frameskip), cost_factory(s, cost)
+    agent = s.agent(envs, cost, None, 1, replan_every=1, execute=None)
     successes, t0 = 0, time.perf_counter()
     for start in tqdm(range(0, episodes, batch), desc="planner episodes", unit="batch"):
         chunk = [(task_seed, task) for task in tasks[start : start + batch]]
         s.planner.manual_seed(task_seed + start)
-        for e in run_batch(s, envs[: len(chunk)], chunk, build_cost, controller, budget):
-            write_episode(out, first + e.task.episode, e.env.episode())
+        for env, e in zip(envs, run_batch(agent, envs[: len(chunk)], chunk, budget)):
+            write_episode(out, first + e.task.episode, env.episode())
             successes += e.success
     for env in envs:
         env.close()

@@ -33,8 +33,9 @@ from worldjepa.planning.costs import reduce_distances
 from worldjepa.data import open_dataset, split_episodes
 from worldjepa.data.collector import make_env
 from worldjepa.training.validation import position_dims
-from worldjepa.evaluation.plan import run_batch, setup
-from worldjepa.planners.mpc import MPCController
+from worldjepa.evaluation.episodes import run_batch
+from worldjepa.evaluation.setup import resolve
+from worldjepa.planning.agent import MPCAgent
 
 
 class StateDynamics(nn.Module):
@@ -95,16 +96,18 @@ def train(states: np.ndarray, chunks: np.ndarray, steps: int, batch: int, hidden
     return model.eval().requires_grad_(False), loss.item()
 
 
-def plan_success(model: StateDynamics, meta: dict, episodes: int, frameskip: int, horizon: int, budget: int) -> dict:
-    """CEM on the learned state model toward env-sampled goals; success rate and mean distances."""
-    cem, cost = plan_defaults()  # cost: the latent cost's reduction, applied to task distances
-    planner = {**cem, "name": "oracle", "solver": "cem", "frameskip": frameskip}  # the sampler, without a checkpoint
-    s = setup(dataset_env(meta), planner, None, horizon, frameskip, budget, "cpu", seed=0)
-    envs = [make_env(s.env_cfg["id"], s.env_cfg["kwargs"]) for _ in range(episodes)]
-    tasks = env_goal_tasks(0, budget, episodes, envs[0])
+class StateModelAgent(MPCAgent):
+    """MPC on the learned state model: candidates start from each env's true state, scored by task distance."""
 
-    def build_cost(eps):
-        sims = [e.env.unwrapped for e in eps]
+    def __init__(self, model: StateDynamics, envs: list, planner, frameskip: int, cost: dict) -> None:
+        super().__init__(planner, frameskip)
+        self.model, self.sims, self.cost = model, [env.unwrapped for env in envs], cost
+
+    def set_goals(self, goals: np.ndarray, goal_states: np.ndarray | None) -> None:
+        self.goal_states = goal_states
+
+    def plan_problem(self, rows: list[int]):
+        sims, goals, model = [self.sims[r] for r in rows], [self.goal_states[r] for r in rows], self.model
         starts = (torch.tensor(np.stack([sim.get_state() for sim in sims]), dtype=torch.float32) - model.mean) / model.std
 
         def cost_fn(actions: torch.Tensor) -> torch.Tensor:
@@ -112,13 +115,22 @@ def plan_success(model: StateDynamics, meta: dict, episodes: int, frameskip: int
             with torch.no_grad():
                 x = model.rollout(starts[:, None].expand(b, n, -1).reshape(b * n, -1), actions.reshape(b * n, h, d))
             states = (x * model.std + model.mean).reshape(b, n, h, -1).double().numpy()
-            dist = np.stack([sim.task_distance(st, e.goal_state) for sim, st, e in zip(sims, states, eps)])
-            return reduce_distances(torch.from_numpy(dist), cost["reduction"], cost["intermediate_weight"]).float()
+            dist = np.stack([sim.task_distance(st, goal) for sim, st, goal in zip(sims, states, goals)])
+            return reduce_distances(torch.from_numpy(dist), self.cost["reduction"], self.cost["intermediate_weight"]).float()
 
-        return cost_fn
+        return cost_fn, None
 
+
+def plan_success(model: StateDynamics, meta: dict, episodes: int, frameskip: int, horizon: int, budget: int) -> dict:
+    """CEM on the learned state model toward env-sampled goals; success rate and mean distances."""
+    cem, cost = plan_defaults()  # cost: the latent cost's reduction, applied to task distances
+    planner = {**cem, "name": "oracle", "solver": "cem", "frameskip": frameskip}  # the sampler, without a checkpoint
+    s = resolve(dataset_env(meta), planner, None, horizon, frameskip, budget, "cpu", seed=0)
+    envs = [make_env(s.env_cfg["id"], s.env_cfg["kwargs"]) for _ in range(episodes)]
+    tasks = env_goal_tasks(0, budget, episodes, envs[0])
     s.planner.manual_seed(0)
-    eps = run_batch(s, envs, [(0, task) for task in tasks], build_cost, MPCController(s.planner, frameskip), budget)
+    agent = StateModelAgent(model, envs, s.planner, frameskip, cost)
+    eps = run_batch(agent, envs, [(0, task) for task in tasks], budget)
     for env in envs:
         env.close()
     return {"episodes": episodes, "successes": sum(e.success for e in eps),

@@ -102,7 +102,7 @@ class Planner:
     def clip(self, actions: Tensor) -> Tensor:
         return actions.clamp(self.low, self.high)
 
-    def evaluate(self, cost_fn: CostFn, candidates: Tensor) -> Tensor:
+    def score(self, cost_fn: CostFn, candidates: Tensor) -> Tensor:
         """Call cost_fn once on [B, N, H, A]; check the shape; map NaN/-inf/+inf to +inf (never chosen)."""
         cost = cost_fn(candidates)
         expected = tuple(candidates.shape[:2])

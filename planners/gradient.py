@@ -47,7 +47,7 @@ class GradientPlanner(Planner):
             for _ in range(self.iterations):
                 actions = self._to_actions(u)
                 raw = cost_fn(actions)
-                cost = self.evaluate(lambda _: raw, actions)  # shape check + non-finite -> +inf
+                cost = self.score(lambda _: raw, actions)  # shape check + non-finite -> +inf
                 best.update(actions.detach(), cost.detach())
                 loss = torch.where(torch.isfinite(cost), cost, torch.zeros_like(cost)).sum()
                 optim.zero_grad()

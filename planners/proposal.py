@@ -23,5 +23,5 @@ class ProposalPlanner(Planner):
                              "e.g. `worldjepa plan planner=policy prior=PATH`")
         start = self.initial_mean(batch_size, init_mean)
         best = BestSoFar(start)
-        best.update(start[:, None], self.evaluate(cost_fn, start[:, None]))
+        best.update(start[:, None], self.score(cost_fn, start[:, None]))
         return best.result()

@@ -50,7 +50,7 @@ class GaussianPlanner(Planner):
         best = BestSoFar(mean)
         for _ in range(self.iterations):
             candidates = self.sample_around(mean, std)
-            cost = self.evaluate(cost_fn, candidates)
+            cost = self.score(cost_fn, candidates)
             best.update(candidates, cost)
             mean, std = self.refit(candidates, cost, mean, std)
         return best.result()

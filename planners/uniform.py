@@ -31,5 +31,5 @@ class RandomPlanner(Planner):
             candidates = self.uniform((*start.shape[:1], self.samples, *start.shape[1:]))
             if init_mean is not None:
                 candidates[:, 0] = start
-            best.update(candidates, self.evaluate(cost_fn, candidates))
+            best.update(candidates, self.score(cost_fn, candidates))
         return best.result()

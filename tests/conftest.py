@@ -173,3 +173,15 @@ def assert_results_match_episodes(out: Path, episodes: int) -> dict:
     assert results["success_rate"] == successes / episodes
     assert results["env_steps"] == sum(int(r["steps"]) for r in rows)
     return results
+
+
+def record_inits(planner) -> list:
+    """Wrap planner.solve so every call's init_mean is appended to the returned list."""
+    inits, solve = [], planner.solve
+
+    def spy(cost_fn, batch_size, init_mean=None):
+        inits.append(init_mean)
+        return solve(cost_fn, batch_size, init_mean)
+
+    planner.solve = spy
+    return inits

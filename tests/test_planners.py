@@ -14,6 +14,8 @@ from worldjepa.planners import (
     split_chunks,
 )
 
+from conftest import record_inits
+
 H, A = 4, 2
 # Three problems with different optima, all inside [-1, 1].
 TARGETS = torch.tensor([[0.5, -0.3], [-0.7, 0.2], [0.1, 0.8]])[:, None, :].expand(3, H, A)
@@ -188,18 +190,6 @@ def test_held_planner_searches_one_action_per_step_and_finds_the_held_optimum():
     assert torch.allclose(result.actions, hold_chunks(TARGETS, frameskip), atol=0.08)
     with pytest.raises(ValueError, match="init_mean has shape"):
         planner.solve(cost, batch_size=3, init_mean=TARGETS.clone())
-
-
-def record_inits(planner) -> list:
-    """Wrap planner.solve so every call's init_mean is appended to the returned list."""
-    inits, solve = [], planner.solve
-
-    def spy(cost_fn, batch_size, init_mean=None):
-        inits.append(init_mean)
-        return solve(cost_fn, batch_size, init_mean)
-
-    planner.solve = spy
-    return inits
 
 
 def test_mpc_controller_replans_on_schedule_and_warm_starts():
