@@ -1,7 +1,8 @@
 """Success-rate benchmark: collect -> train [-> imitate] -> evaluate random / oracle / CEM / MPPI [/ policy] on one task.
 
-Writes ``<out>/<task>/results.json`` with every planner's success rate, CI and timing. Each stage
-resumes, so an interrupted run continues. Example (the figures in benchmarks/results.md)::
+Writes ``<out>/<task>/results.json`` with every planner's success rate, CI and timing, and its rows into
+``benchmarks/results/<task>.json``, which the docs' tables are rendered from (render_results.py). Each
+stage resumes, so an interrupted run continues. Example (the figures in benchmarks/results.md)::
 
     python benchmarks/results.py --task two_room --episodes 50 --seeds 0 1 2
 
@@ -17,6 +18,8 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -36,6 +39,8 @@ from worldjepa.training.imitate import POLICY
 from worldjepa.training.imitate import run as imitate
 from worldjepa.quickstart import stage_config
 from worldjepa.training.train import run as train
+
+from render_results import record_run  # a sibling script: benchmarks/ is on sys.path when this one runs
 
 PLANNERS = ("random", "oracle", "cem", "mppi")
 LATENT = ("cem", "mppi", "policy")  # the planners that need the checkpoint
@@ -116,6 +121,7 @@ def main() -> None:
             if split:
                 report["planners"][name]["room_split"] = split
             write_json_atomic(root / "results.json", report)
+    record_run(args.task, report, shlex.join([".venv/bin/python", "benchmarks/results.py", *sys.argv[1:]]), vars(args))
     print(json.dumps({k: v["success_rate"] for k, v in report["planners"].items()}, indent=2))
 
 
