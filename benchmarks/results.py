@@ -116,8 +116,8 @@ def main() -> None:
             if name == "policy" or (args.prior and name in LATENT):
                 overrides += prior
             results = plan(stage_config("plan", no_settings, *overrides))
-            report["planners"][name] = {k: v for k, v in results.items() if k != "config"}
-            split = room_split(args.task, root / f"eval_{name}", results["config"]["protocol"])
+            report["planners"][name] = {k: v for k, v in results.to_dict().items() if k != "config"}
+            split = room_split(args.task, root / f"eval_{name}", results.config["protocol"])
             if split:
                 report["planners"][name]["room_split"] = split
             write_json_atomic(root / "results.json", report)
