@@ -35,7 +35,7 @@ from worldjepa.data.collector import make_env
 from worldjepa.training.validation import position_dims
 from worldjepa.evaluation.episodes import run_batch
 from worldjepa.evaluation.setup import resolve
-from worldjepa.planning.agent import MPCAgent
+from worldjepa.planning.agent import MPCAgent, PlanProblem
 
 
 class StateDynamics(nn.Module):
@@ -106,7 +106,7 @@ class StateModelAgent(MPCAgent):
     def set_goals(self, goals: np.ndarray, goal_states: np.ndarray | None) -> None:
         self.goal_states = goal_states
 
-    def plan_problem(self, rows: list[int]):
+    def plan_problem(self, rows: list[int]) -> PlanProblem:
         sims, goals, model = [self.sims[r] for r in rows], [self.goal_states[r] for r in rows], self.model
         starts = (torch.tensor(np.stack([sim.get_state() for sim in sims]), dtype=torch.float32) - model.mean) / model.std
 
@@ -118,7 +118,7 @@ class StateModelAgent(MPCAgent):
             dist = np.stack([sim.task_distance(st, goal) for sim, st, goal in zip(sims, states, goals)])
             return reduce_distances(torch.from_numpy(dist), self.cost["reduction"], self.cost["intermediate_weight"]).float()
 
-        return cost_fn, None
+        return PlanProblem(cost_fn)
 
 
 def plan_success(model: StateDynamics, meta: dict, episodes: int, frameskip: int, horizon: int, budget: int) -> dict:

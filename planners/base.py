@@ -41,6 +41,7 @@ class Planner:
     seed: int = 0
     generator: torch.Generator = field(init=False, repr=False)
     differentiable: ClassVar[bool] = False  # True if solve() backpropagates through cost_fn
+    samples_proposals: ClassVar[bool] = False  # True if solve() scores a `proposal` among its own candidates
 
     def __post_init__(self) -> None:
         if self.horizon < 1 or self.action_dim < 1:
@@ -69,8 +70,16 @@ class Planner:
     def name(self) -> str:
         return type(self).__name__
 
-    def solve(self, cost_fn: CostFn, batch_size: int, init_mean: Tensor | None = None) -> PlanResult:
+    def solve(self, cost_fn: CostFn, batch_size: int, init_mean: Tensor | None = None,
+              proposal: Tensor | None = None) -> PlanResult:
+        """Search B problems; `init_mean` [B, H, A] starts the search (e.g. the warm start), and a sampling
+        planner also scores `proposal` [B, H, A] (e.g. a policy's plan) and samples around it."""
         raise NotImplementedError
+
+    def refuse_proposal(self, proposal: Tensor | None) -> None:
+        """Planners that cannot sample around a proposal say so (pass it as init_mean instead)."""
+        if proposal is not None:
+            raise ValueError(f"{self.name} does not sample around a proposal: pass it as init_mean")
 
     # -- helpers shared by the solvers -------------------------------------------------
     def _shape(self, batch_size: int) -> tuple[int, int, int]:
@@ -83,14 +92,18 @@ class Planner:
         shape = self._shape(batch_size)
         if init_mean is None:
             return torch.full(shape, (self.low + self.high) / 2, device=self.device)
-        if tuple(init_mean.shape) != shape:
+        return self.check_plan(init_mean, shape, "init_mean")
+
+    def check_plan(self, plan: Tensor, shape: tuple[int, int, int], name: str) -> Tensor:
+        """`plan` [B, H, A] on the planner's device, clipped to bounds; a clear error for a wrong shape or NaN."""
+        if tuple(plan.shape) != shape:
             raise ValueError(
-                f"init_mean has shape {tuple(init_mean.shape)}, expected {shape} "
+                f"{name} has shape {tuple(plan.shape)}, expected {shape} "
                 "(batch_size, horizon, action_dim): pass one action sequence per problem, or None"
             )
-        if not torch.isfinite(init_mean).all():
-            raise ValueError("init_mean contains NaN or inf: pass finite actions, or None for the default")
-        return init_mean.to(self.device, torch.float32).clamp(self.low, self.high)
+        if not torch.isfinite(plan).all():
+            raise ValueError(f"{name} contains NaN or inf: pass finite actions, or None for the default")
+        return plan.to(self.device, torch.float32).clamp(self.low, self.high)
 
     def normal(self, shape: tuple[int, ...]) -> Tensor:
         return torch.randn(shape, generator=self.generator, device=self.device)

@@ -36,7 +36,9 @@ class GradientPlanner(Planner):
         unit = (2 * (actions - self.low) / (self.high - self.low) - 1).clamp(-0.995, 0.995)
         return torch.atanh(unit)
 
-    def solve(self, cost_fn: CostFn, batch_size: int, init_mean: Tensor | None = None) -> PlanResult:
+    def solve(self, cost_fn: CostFn, batch_size: int, init_mean: Tensor | None = None,
+              proposal: Tensor | None = None) -> PlanResult:
+        self.refuse_proposal(proposal)
         mean = self.initial_mean(batch_size, init_mean)
         starts = self.uniform((batch_size, self.restarts, self.horizon, self.action_dim))
         starts[:, 0] = mean

@@ -37,17 +37,27 @@ class HeldChunkPlanner:
     def manual_seed(self, seed: int) -> None:
         self.inner.manual_seed(seed)
 
-    def solve(self, cost_fn: CostFn, batch_size: int, init_mean: Tensor | None = None) -> PlanResult:
-        """Like `Planner.solve`; `init_mean` [B, H, frameskip*A] is reduced to each chunk's first action."""
-        if init_mean is not None:
-            if init_mean.dim() != 3 or init_mean.shape[-1] != self.action_dim:
-                raise ValueError(
-                    f"init_mean has shape {tuple(init_mean.shape)}, expected (batch_size, {self.horizon}, "
-                    f"{self.action_dim}): pass full frameskip x action chunks, or None"
-                )
-            init_mean = init_mean[..., : self.inner.action_dim]
-        result = self.inner.solve(lambda a: cost_fn(hold_chunks(a, self.frameskip)), batch_size, init_mean)
+    @property
+    def samples_proposals(self) -> bool:
+        return self.inner.samples_proposals
+
+    def solve(self, cost_fn: CostFn, batch_size: int, init_mean: Tensor | None = None,
+              proposal: Tensor | None = None) -> PlanResult:
+        """Like `Planner.solve`; `init_mean` and `proposal` [B, H, frameskip*A] are reduced to each chunk's first action."""
+        init_mean, proposal = (self._first_actions(plan, name) for plan, name in ((init_mean, "init_mean"), (proposal, "proposal")))
+        result = self.inner.solve(lambda a: cost_fn(hold_chunks(a, self.frameskip)), batch_size, init_mean, proposal)
         return PlanResult(hold_chunks(result.actions, self.frameskip), result.cost, result.cost_history)
+
+
+    def _first_actions(self, plan: Tensor | None, name: str) -> Tensor | None:
+        if plan is None:
+            return None
+        if plan.dim() != 3 or plan.shape[-1] != self.action_dim:
+            raise ValueError(
+                f"{name} has shape {tuple(plan.shape)}, expected (batch_size, {self.horizon}, "
+                f"{self.action_dim}): pass full frameskip x action chunks, or None"
+            )
+        return plan[..., : self.inner.action_dim]
 
 
 __all__ = ["HeldChunkPlanner", "hold_chunks"]

@@ -84,16 +84,18 @@ class MPCController:
     def needs_plan(self) -> bool:
         return self._cursor >= self._queue.shape[1]
 
-    def plan(self, cost_fn: CostFn, rows: Sequence[int], init: Tensor | None = None) -> PlanResult:
+    def plan(self, cost_fn: CostFn, rows: Sequence[int], init: Tensor | None = None,
+             proposal: Tensor | None = None) -> PlanResult:
         """One batched solve for `rows`; cost_fn sees [len(rows), N, H, frameskip*A].
 
-        `init` [len(rows), H, frameskip*A] (a proposal, e.g. a learned policy's) replaces the warm start.
+        `init` [len(rows), H, frameskip*A] replaces the warm start; `proposal` (a learned policy's plan)
+        joins a sampling planner's candidates beside the warm-started search.
         """
         rows_t = torch.as_tensor(list(rows), dtype=torch.long)
         if init is None and self.warm_start and self._prev is not None:
             prev = self._prev[rows_t]  # shifted per env action, then back into chunks
             init = shift_warm_start(split_chunks(prev, self.frameskip), self.execute).reshape(prev.shape)
-        result = self.planner.solve(cost_fn, len(rows_t), None if init is None else init.to(self.planner.device))
+        result = self.planner.solve(cost_fn, len(rows_t), None if init is None else init.to(self.planner.device), proposal)
         actions = result.actions.detach().cpu()
         if self._prev is None:
             self._prev = torch.zeros(self._queue.shape[0], *actions.shape[1:])

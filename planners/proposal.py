@@ -17,7 +17,9 @@ class ProposalPlanner(Planner):
     controller in its own right: the baseline that CEM/MPPI started from the same proposal must beat.
     """
 
-    def solve(self, cost_fn: CostFn, batch_size: int, init_mean: Tensor | None = None) -> PlanResult:
+    def solve(self, cost_fn: CostFn, batch_size: int, init_mean: Tensor | None = None,
+              proposal: Tensor | None = None) -> PlanResult:
+        self.refuse_proposal(proposal)
         if init_mean is None:
             raise ValueError("ProposalPlanner got no proposal (init_mean=None): pass one plan per problem, "
                              "e.g. `worldjepa plan planner=policy prior=PATH`")

@@ -24,7 +24,9 @@ class RandomPlanner(Planner):
         super().__post_init__()
         self.require({"samples >= 1": self.samples >= 1, "iterations >= 1": self.iterations >= 1})
 
-    def solve(self, cost_fn: CostFn, batch_size: int, init_mean: Tensor | None = None) -> PlanResult:
+    def solve(self, cost_fn: CostFn, batch_size: int, init_mean: Tensor | None = None,
+              proposal: Tensor | None = None) -> PlanResult:
+        self.refuse_proposal(proposal)
         start = self.initial_mean(batch_size, init_mean)
         best = BestSoFar(start)
         for _ in range(self.iterations):

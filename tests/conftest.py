@@ -179,9 +179,9 @@ def record_inits(planner) -> list:
     """Wrap planner.solve so every call's init_mean is appended to the returned list."""
     inits, solve = [], planner.solve
 
-    def spy(cost_fn, batch_size, init_mean=None):
+    def spy(cost_fn, batch_size, init_mean=None, proposal=None):
         inits.append(init_mean)
-        return solve(cost_fn, batch_size, init_mean)
+        return solve(cost_fn, batch_size, init_mean, proposal)
 
     planner.solve = spy
     return inits

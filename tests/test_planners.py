@@ -231,3 +231,22 @@ def test_mpc_controller_execute_replans_inside_a_chunk_and_shifts_per_env_action
     assert torch.equal(inits[1], expected)
     with pytest.raises(ValueError, match="execute=7"):
         MPCController(planner, frameskip=3, execute=7)
+
+
+@pytest.mark.parametrize("cls", [CEM, MPPI])
+def test_a_proposal_joins_the_samples_and_wins_when_it_is_the_optimum(cls):
+    target = torch.full((2, 3, 2), 0.9)
+    cost_fn = lambda a: (a - target[:, None]).pow(2).sum((-1, -2))  # noqa: E731
+    kw = {"elites": 4} if cls is CEM else {}
+    with_proposal = cls(horizon=3, action_dim=2, samples=20, iterations=1, proposal_share=0.25, **kw).solve(
+        cost_fn, 2, proposal=target)
+    without = cls(horizon=3, action_dim=2, samples=20, iterations=1, **kw).solve(cost_fn, 2)
+    assert torch.equal(with_proposal.actions, target) and with_proposal.cost.abs().max() == 0
+    assert without.cost.min() > 0.1
+    with pytest.raises(ValueError, match="proposal has shape"):
+        cls(horizon=3, action_dim=2, samples=20, **kw).solve(cost_fn, 2, proposal=target[:, :2])
+
+
+def test_planners_without_samples_refuse_a_proposal():
+    with pytest.raises(ValueError, match="pass it as init_mean"):
+        GradientPlanner(horizon=2, action_dim=1).solve(lambda a: a.sum((-1, -2)), 1, proposal=torch.zeros(1, 2, 1))

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -25,6 +26,16 @@ from worldjepa.planning.subgoals import SubgoalGraph
 
 if TYPE_CHECKING:  # the protocol is for annotations only
     from worldjepa.models.protocol import WorldModel
+
+
+@dataclass
+class PlanProblem:
+    """What one replan searches: a cost over action sequences, an optional start replacing the warm
+    start, and an optional proposal that a sampling planner scores and samples around."""
+
+    cost: CostFn
+    init: Tensor | None = None
+    proposal: Tensor | None = None
 
 
 class MPCAgent:
@@ -76,8 +87,8 @@ class MPCAgent:
         if self.controller.needs_plan:
             _sync(self.planner.device)
             start = time.perf_counter()
-            cost_fn, init = self.plan_problem(rows)
-            self.last_plan = self.controller.plan(cost_fn, rows, init)
+            problem = self.plan_problem(rows)
+            self.last_plan = self.controller.plan(problem.cost, rows, problem.init, problem.proposal)
             _sync(self.planner.device)
             self.last_plan_seconds = time.perf_counter() - start
         actions = self.controller.next_actions(rows).numpy()
@@ -87,9 +98,9 @@ class MPCAgent:
     def set_goals(self, goals: np.ndarray, goal_states: np.ndarray | None) -> None:
         """Remember the goals of a reset (the blind agent needs nothing)."""
 
-    def plan_problem(self, rows: list[int]) -> tuple[CostFn, Tensor | None]:
-        """(cost over action sequences of `rows`, an optional starting plan that replaces the warm start)."""
-        return (lambda actions: torch.zeros(actions.shape[:2], device=actions.device)), None
+    def plan_problem(self, rows: list[int]) -> PlanProblem:
+        """What the next solve for the episodes `rows` searches."""
+        return PlanProblem(lambda actions: torch.zeros(actions.shape[:2], device=actions.device))
 
 
 class LatentAgent(MPCAgent):
@@ -134,12 +145,16 @@ class LatentAgent(MPCAgent):
         idx = [max(0, t - j * self.frameskip) for j in reversed(range(self.model.history))]
         return self.encode(np.stack([np.stack([self.frames[r][i] for i in idx]) for r in rows]))
 
-    def plan_problem(self, rows: list[int]) -> tuple[CostFn, Tensor | None]:
+    def plan_problem(self, rows: list[int]) -> PlanProblem:
         z_hist, z_goal = self.context(rows), self.z_goal[rows]
-        init = propose(self.model, self.policy, z_hist, z_goal, self.planner.horizon) if self.policy else None
+        plan = propose(self.model, self.policy, z_hist, z_goal, self.planner.horizon) if self.policy else None
         if self.subgoals is not None:  # the proposal still heads for the real goal
             z_goal = self.subgoals.subgoal(z_hist[:, -1], z_goal, [self.goal_steps[r] for r in rows], self.lookahead)
-        return self.cost(self.model, z_hist, z_goal, grad=self.planner.differentiable), init
+        cost = self.cost(self.model, z_hist, z_goal, grad=self.planner.differentiable)
+        # Sampling planners mix the policy's plan into their samples; the others start from it.
+        if self.planner.samples_proposals:
+            return PlanProblem(cost, proposal=plan)
+        return PlanProblem(cost, init=plan)
 
 
 def _sync(device: torch.device) -> None:

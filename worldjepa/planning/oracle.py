@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from worldjepa.planners import CostFn, HeldChunkPlanner, Planner
-from worldjepa.planning.agent import MPCAgent
+from worldjepa.planning.agent import MPCAgent, PlanProblem
 from worldjepa.planning.costs import check_cost_options, reduce_distances
 
 
@@ -71,7 +71,6 @@ class OracleAgent(MPCAgent):
             )
         self.goal_states = [np.asarray(g) for g in goal_states]
 
-    def plan_problem(self, rows: list[int]) -> tuple[CostFn, Tensor | None]:
-        cost = oracle_cost([self.envs[r] for r in rows], [self.goal_states[r] for r in rows], self.frameskip,
-                           self.reduction, self.intermediate_weight)
-        return cost, None
+    def plan_problem(self, rows: list[int]) -> PlanProblem:
+        return PlanProblem(oracle_cost([self.envs[r] for r in rows], [self.goal_states[r] for r in rows], self.frameskip,
+                           self.reduction, self.intermediate_weight))
