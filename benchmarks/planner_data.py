@@ -72,7 +72,7 @@ def dataset_env(meta: dict) -> dict:
 
 def env_goal_tasks(seed: int, budget: int, episodes: int, env: gym.Env) -> list:
     """The first `episodes` env-sampled start/goal tasks of protocol seed `seed`."""
-    protocol = {"version": PROTOCOL_VERSION, "goal_source": "env", "dataset": None, "dataset_offset": 1,
+    protocol = {"version": PROTOCOL_VERSION, "split": "dev", "goal_source": "env", "dataset": None, "dataset_offset": 1,
                 "budget": budget, "seed": seed}
     return make_tasks(protocol, episodes, env.unwrapped)
 

@@ -138,7 +138,7 @@ def test_results_csv_videos_plots_and_resume(tmp_path):
     }
     for key, kind in types.items():
         assert isinstance(saved[key], kind), key
-    assert saved["protocol_version"] == 1 and saved["episodes"] == 3 and saved["complete"]
+    assert saved["protocol_version"] == 2 and saved["config"]["protocol"]["split"] == "test" and saved["episodes"] == 3 and saved["complete"]
     assert set(saved["plan_time_per_replan_s"]) == {"mean", "p50"}
     assert saved["config"]["protocol"]["budget"] == 8 and saved["config"]["planner"]["name"] == "random"
     low, high = saved["success_ci95"]
@@ -188,7 +188,7 @@ def test_dataset_goals_are_recorded_states_offset_steps_apart(tmp_path):
     data = tmp_path / "data"
     collect("two_room", "waypoint", episodes=2, out=data, workers=1, progress=False)
     env = worldjepa.envs.make("two_room", image_size=32)
-    protocol = {"version": 1, "goal_source": "dataset", "dataset": str(data), "dataset_offset": 25, "budget": 50, "seed": 0}
+    protocol = {"version": 2, "split": "test", "goal_source": "dataset", "dataset": str(data), "dataset_offset": 25, "budget": 50, "seed": 0}
     tasks = make_tasks(protocol, 5, env.unwrapped)
     states = [np.load(p) for p in sorted((data / "episodes").glob("*/state.npy"))]
     for task in tasks:
@@ -232,7 +232,7 @@ def test_clear_errors_for_bad_checkpoint_and_mismatched_env(tmp_path, tiny_check
     with pytest.raises(CheckpointError, match="trained on worldjepa/TwoRoom-v0 but env is worldjepa/Push-v0"):
         run(plan_cfg(tmp_path, f"checkpoint={tiny_checkpoint}", "env=push"))
     with pytest.raises(ValueError, match="protocol.dataset is null"):
-        run(plan_cfg(tmp_path, "planner=oracle"))  # dataset goals need a dataset
+        run(plan_cfg(tmp_path, "planner=oracle", "protocol.goal_source=dataset"))  # dataset goals need a dataset
 
 
 def test_cli_reports_missing_checkpoint_in_one_line(tmp_path):

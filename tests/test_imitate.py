@@ -18,7 +18,7 @@ from conftest import FAULT_ENV, assert_results_match_episodes
 IMITATE = {"steps": 30, "batch_size": 16, "lr": 1e-3, "hidden": 16, "depth": 1, "goal_offset": (2, 6),
            "seed": 0, "device": "cpu", "progress": False}
 PLAN = {"env": FAULT_ENV, "episodes": 2, "batch": 2, "horizon": 2, "videos": 0, "device": "cpu", "progress": False,
-        "protocol": {"version": 1, "goal_source": "env", "dataset": None, "dataset_offset": 25, "budget": 6, "seed": 0},
+        "protocol": {"version": 2, "split": "test", "goal_source": "env", "dataset": None, "dataset_offset": 25, "budget": 6, "seed": 0},
         "cost": {"metric": "l2", "reduction": "final", "intermediate_weight": 0.1}}
 
 

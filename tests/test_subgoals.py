@@ -73,7 +73,7 @@ def test_plan_with_subgoals_runs_and_records_them(fault_checkpoint, fault_datase
     results = evaluate(
         env={"name": "two_room", "id": "worldjepa/TwoRoom-v0", "kwargs": {"image_size": 32}}, planner=cem,
         checkpoint=str(fault_checkpoint), out=tmp_path, episodes=2, batch=2, hold=True, videos=0, device="cpu",
-        protocol={"version": 1, "goal_source": "env", "seed": 0, "budget": 6, "dataset": str(fault_dataset),
+        protocol={"version": 2, "split": "test", "goal_source": "env", "seed": 0, "budget": 6, "dataset": str(fault_dataset),
                   "dataset_offset": 4},
         cost={"metric": "l2", "reduction": "final", "intermediate_weight": 0.1}, progress=False, subgoals=subgoals,
     )

@@ -22,7 +22,7 @@ class EvalResults(Summary):
     `per_seed` breaks the summary down by planner seed when there are several.
     """
 
-    protocol_version: int = 1
+    protocol_version: int = 2
     env_id: str = ""
     planner: str = ""
     success_threshold: float = 0.0

@@ -1,14 +1,18 @@
 """Evaluation protocol: which (start, goal) pairs an evaluation runs, fixed by a versioned protocol block.
 
-Protocol version 1
-- goal_source "env": episode i resets the env with a seed derived from (protocol.seed, i); the
-  env samples the start and a goal at least two success thresholds away.
-- goal_source "dataset" (stable-worldmodel's protocol, the default): episode i picks, with a generator
-  seeded by (protocol.seed, i), a dataset episode and a step t; the start is the recorded state at t
-  and the goal the recorded state at t + dataset_offset (25 env steps by default). Pairs whose goal
-  is closer than two success thresholds to the start (already solved) are redrawn, as the env does.
-  `protocol.dataset: null` means the dataset the checkpoint was trained on.
-- budget: env steps per episode (50 by default); success is checked after every step (and at the
+Protocol version 2
+- split: "dev" or "test", two disjoint streams of tasks. Tune on dev; report on test. Task i of a
+  split is drawn from a generator seeded by (protocol.seed, i) on dev, and by (protocol.seed, i,
+  TEST_STREAM) on test, so no choice made on dev tasks has seen a test task. Version 1 was the dev
+  split alone.
+- goal_source "env" (the default): episode i resets the env with a seed derived from the split's
+  stream; the env samples the start and a goal at least two success thresholds away.
+- goal_source "dataset" (stable-worldmodel's protocol): episode i picks, with the split's generator,
+  a dataset episode and a step t; the start is the recorded state at t and the goal the recorded
+  state at t + dataset_offset (25 env steps by default). Pairs whose goal is closer than two success
+  thresholds to the start (already solved) are redrawn, as the env does. `protocol.dataset: null`
+  means the dataset the checkpoint was trained on.
+- budget: env steps per episode (100 by default); success is checked after every step (and at the
   start) and the episode ends at the first success.
 The tasks depend only on the protocol, never on the planner or its seed, so every planner and
 every entry of `seeds` faces the same starts and goals.
@@ -22,8 +26,10 @@ from typing import Any
 
 import numpy as np
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 GOAL_SOURCES = ("env", "dataset")
+SPLITS = ("dev", "test")
+TEST_STREAM = 1  # the extra seed word that separates test tasks from dev tasks
 MIN_GOAL_DISTANCE_IN_THRESHOLDS = 2.0  # same rule the envs apply to their own goals
 _MAX_DRAWS = 1000
 
@@ -56,6 +62,8 @@ def check_protocol(protocol: Mapping[str, Any], require_dataset: bool = True) ->
         )
     if protocol.get("goal_source") not in GOAL_SOURCES:
         raise ValueError(f"protocol.goal_source={protocol.get('goal_source')!r}: choose one of {list(GOAL_SOURCES)}")
+    if protocol.get("split") not in SPLITS:
+        raise ValueError(f"protocol.split={protocol.get('split')!r}: choose dev (to tune on) or test (to report)")
     if require_dataset and protocol["goal_source"] == "dataset" and not protocol.get("dataset"):
         raise ValueError("protocol.goal_source=dataset needs protocol.dataset=PATH (a dataset from `worldjepa collect`)")
     for key in ("budget", "dataset_offset"):
@@ -64,20 +72,26 @@ def check_protocol(protocol: Mapping[str, Any], require_dataset: bool = True) ->
             raise ValueError(f"protocol.{key}={value!r} must be a positive integer of env steps")
 
 
-def _task_seed(protocol_seed: int, episode: int) -> int:
-    return int(np.random.SeedSequence([protocol_seed, episode]).generate_state(1)[0])
+def _stream(protocol: Mapping[str, Any], episode: int) -> list[int]:
+    """The seed words of task `episode` in the protocol's split."""
+    words = [int(protocol["seed"]), episode]
+    return words + [TEST_STREAM] if protocol["split"] == "test" else words
+
+
+def _task_seed(words: list[int]) -> int:
+    return int(np.random.SeedSequence(words).generate_state(1)[0])
 
 
 def make_tasks(protocol: Mapping[str, Any], episodes: int, task_env: Any) -> list[Task]:
     """The first `episodes` tasks of the protocol for `task_env` (an unwrapped MujocoGoalEnv)."""
     check_protocol(protocol)
-    seed = int(protocol["seed"])
+    streams = [_stream(protocol, i) for i in range(episodes)]
     if protocol["goal_source"] == "env":
-        return [Task(episode=i, reset_seed=_task_seed(seed, i)) for i in range(episodes)]
-    return _dataset_tasks(protocol["dataset"], episodes, seed, int(protocol["dataset_offset"]), task_env)
+        return [Task(episode=i, reset_seed=_task_seed(words)) for i, words in enumerate(streams)]
+    return _dataset_tasks(protocol["dataset"], streams, int(protocol["dataset_offset"]), task_env)
 
 
-def _dataset_tasks(root: str, episodes: int, seed: int, offset: int, task_env: Any) -> list[Task]:
+def _dataset_tasks(root: str, streams: list[list[int]], offset: int, task_env: Any) -> list[Task]:
     from worldjepa.data.format import open_dataset
 
     store = open_dataset(root)
@@ -96,8 +110,8 @@ def _dataset_tasks(root: str, episodes: int, seed: int, offset: int, task_env: A
             "or collect longer episodes"
         )
     tasks = []
-    for i in range(episodes):
-        rng = np.random.default_rng([seed, i])
+    for i, words in enumerate(streams):
+        rng = np.random.default_rng(words)
         for _ in range(_MAX_DRAWS):
             traj = states[usable[int(rng.integers(len(usable)))]]
             t = int(rng.integers(len(traj) - offset))
@@ -109,5 +123,5 @@ def _dataset_tasks(root: str, episodes: int, seed: int, offset: int, task_env: A
                 f"{root}: no start/goal pair {offset} steps apart moves {min_distance} or more in {_MAX_DRAWS} draws: "
                 "the dataset barely moves; raise protocol.dataset_offset or recollect with a livelier policy"
             )
-        tasks.append(Task(episode=i, reset_seed=_task_seed(seed, i), start_state=start, goal_state=goal))
+        tasks.append(Task(episode=i, reset_seed=_task_seed(words), start_state=start, goal_state=goal))
     return tasks
