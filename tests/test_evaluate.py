@@ -260,3 +260,14 @@ def test_compose_frame_layout_and_text():
     assert (frame[:, :64] > 0).any()  # text and the success border drawn on the agent panel
     with pytest.raises(ValueError, match="matching"):
         compose_frame(agent, goal[:8], step=0, distance=0.0)
+
+
+def test_dev_and_test_splits_draw_disjoint_tasks():
+    env = worldjepa.envs.make("two_room", image_size=32)
+    protocol = {"version": 2, "goal_source": "env", "dataset": None, "dataset_offset": 25, "budget": 10, "seed": 0}
+    dev = make_tasks({**protocol, "split": "dev"}, 200, env.unwrapped)
+    test = make_tasks({**protocol, "split": "test"}, 200, env.unwrapped)
+    assert not {t.reset_seed for t in dev} & {t.reset_seed for t in test}
+    assert [t.reset_seed for t in test] == [t.reset_seed for t in make_tasks({**protocol, "split": "test"}, 200, env.unwrapped)]
+    with pytest.raises(ValueError, match="choose dev"):
+        make_tasks({**protocol, "split": "train"}, 1, env.unwrapped)
