@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from worldjepa.models.goal_value import GoalValue
 from worldjepa.planners import CostFn
 
 if TYPE_CHECKING:  # the protocol is for annotations only
@@ -77,20 +78,22 @@ def latent_cost(
     reduction: str = "final",
     intermediate_weight: float = 0.1,
     grad: bool = False,
+    distance: Callable[[Tensor, Tensor], Tensor] | None = None,
 ) -> CostFn:
     """CostFn comparing `model.rollout` predictions with goal embeddings.
 
     z_hist [B, k, D] (context embeddings, newest last), z_goal [B, D]. All B x N candidates are
     flattened into ONE rollout call. `grad=False` runs under torch.no_grad (sampling planners);
-    pass `grad=True` for the gradient planner.
+    pass `grad=True` for the gradient planner. `distance` (pred [..., D], goal [..., D] -> [...])
+    replaces the metric, e.g. a learned GoalValue's `steps`.
     """
-    check_cost_options(reduction, metric)
+    check_cost_options(reduction, "l2" if distance is not None else metric)
     if z_hist.dim() != 3 or z_goal.dim() != 2 or z_hist.shape[0] != z_goal.shape[0]:
         raise ValueError(
             f"z_hist {tuple(z_hist.shape)} / z_goal {tuple(z_goal.shape)}: expected [B, k, D] and [B, D] "
             "with the same B (one context and one goal per problem)"
         )
-    distance = METRICS[metric]
+    distance = distance or METRICS[metric]
 
     def cost_fn(actions: Tensor) -> Tensor:
         b, n, h, a = actions.shape
@@ -108,15 +111,20 @@ def latent_cost(
 @dataclass(frozen=True)
 class LatentCost:
     """The goal cost a LatentAgent plans with: `metric` between predicted and goal embeddings, reduced over
-    the plan by `reduction` (see `reduce_distances`)."""
+    the plan by `reduction` (see `reduce_distances`). metric="value" counts the latent steps to the goal
+    that `value` (a GoalValue fit on this model's embeddings, `worldjepa value`) estimates."""
 
     metric: str = "l2"
     reduction: str = "final"
     intermediate_weight: float = 0.1
+    value: GoalValue | None = None
 
     def __post_init__(self) -> None:
-        check_cost_options(self.reduction, self.metric)
+        if self.metric == "value" and self.value is None:
+            raise ValueError("cost.metric=value needs a GoalValue: pass cost.value=PATH (the value.pt of `worldjepa value`)")
+        check_cost_options(self.reduction, "l2" if self.metric == "value" else self.metric)
 
     def __call__(self, model: WorldModel, z_hist: Tensor, z_goal: Tensor, grad: bool = False) -> CostFn:
         """The CostFn of B problems: context z_hist [B, k, D], goals z_goal [B, D]."""
-        return latent_cost(model, z_hist, z_goal, self.metric, self.reduction, self.intermediate_weight, grad)
+        distance = self.value.steps if self.metric == "value" else None
+        return latent_cost(model, z_hist, z_goal, self.metric, self.reduction, self.intermediate_weight, grad, distance)

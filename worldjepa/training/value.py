@@ -1,0 +1,97 @@
+"""Fit a GoalValue on a world model's frozen embeddings by expectile TD on hindsight goals (IQL/HIQL style).
+
+Transitions are (z_t, z_{t+frameskip}) of the dataset: one latent step, reward -1, and the episode of
+that transition ends when z_t is the goal. Goals are relabelled in hindsight: a future frame of the
+same episode at a geometric offset, the frame itself (value 0), or a random frame. The expectile
+(tau > 0.5) is optimistic, so the value tends to the *shortest* route in the data rather than the
+average one; a Polyak-averaged target network stabilises the backup.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from tqdm import trange
+
+from worldjepa.errors import WorldJepaError
+from worldjepa.models.goal_value import GoalValue
+
+
+@dataclass(frozen=True)
+class ValueSettings:
+    """Hyperparameters of the fit (configs/value.yaml documents each)."""
+
+    steps: int = 6000
+    batch_size: int = 1024
+    lr: float = 3e-4
+    expectile: float = 0.9
+    polyak: float = 0.005
+    future_share: float = 0.6
+    self_share: float = 0.2
+    hidden: int = 256
+    depth: int = 2
+    gamma: float = 0.97
+
+
+class HindsightTransitions:
+    """Samples (z_t, z_next, z_goal, at_goal) from encoded episodes (`embeddings[e]` is [T_e + 1, D])."""
+
+    def __init__(self, embeddings: list[torch.Tensor], frameskip: int, gamma: float, future_share: float,
+                 self_share: float) -> None:
+        if not (future_share >= 0 and self_share >= 0 and future_share + self_share <= 1):
+            raise ValueError(f"future_share={future_share}, self_share={self_share}: both >= 0 with a sum <= 1")
+        self.z, self.frameskip, self.gamma = torch.cat(embeddings), frameskip, gamma
+        self.future_share, self.self_share = future_share, self_share
+        starts, ends, first = [], [], 0
+        for z in embeddings:
+            last = first + len(z) - 1
+            starts += range(first, last - frameskip + 1)
+            ends += [last] * max(0, len(z) - frameskip)
+            first += len(z)
+        if not starts:
+            raise ValueError(f"no episode is longer than frameskip={frameskip} env steps: collect longer episodes")
+        self.starts, self.ends = torch.tensor(starts), torch.tensor(ends)
+
+    def sample(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
+        t = self.starts[torch.randint(len(self.starts), (n,), generator=gen)]
+        end = self.ends[torch.searchsorted(self.starts, t)]
+        # Geometric offset in latent steps (mean 1 / (1 - gamma)), at least one step, inside the episode.
+        u = torch.rand(n, generator=gen).clamp_min(1e-12)
+        steps = 1 + torch.floor(torch.log(u) / math.log(self.gamma)).long()
+        future = torch.minimum(t + steps * self.frameskip, end)
+        random = torch.randint(len(self.z), (n,), generator=gen)
+        kind = torch.rand(n, generator=gen)
+        goal = torch.where(kind < self.future_share, future,
+                           torch.where(kind < self.future_share + self.self_share, t, random))
+        return self.z[t], self.z[t + self.frameskip], self.z[goal], goal == t
+
+
+def fit_value(train: HindsightTransitions, settings: ValueSettings, seed: int, device: torch.device,
+              progress: bool = True) -> tuple[GoalValue, dict[str, float]]:
+    """Expectile TD: V(z, g) <- -1 + gamma V_target(z', g), and 0 where z is the goal."""
+    s = settings
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    value = GoalValue(train.z.shape[1], s.hidden, s.depth, s.gamma).to(device)
+    target = GoalValue(train.z.shape[1], s.hidden, s.depth, s.gamma).to(device)
+    target.load_state_dict(value.state_dict())
+    target.requires_grad_(False)
+    opt = torch.optim.AdamW(value.parameters(), lr=s.lr)
+    loss = torch.tensor(math.nan)
+    for step in trange(s.steps, desc="value", disable=not progress):
+        z, z_next, z_goal, at_goal = (x.to(device) for x in train.sample(s.batch_size, gen))
+        with torch.no_grad():
+            backup = torch.where(at_goal, torch.zeros(()), -1.0 + s.gamma * target(z_next, z_goal))
+        diff = backup - value(z, z_goal)
+        loss = (torch.where(diff < 0, 1.0 - s.expectile, s.expectile) * diff.pow(2)).mean()
+        if not torch.isfinite(loss):
+            raise WorldJepaError(f"value: the loss became {loss.item()} at step {step}: lower lr (now {s.lr}) and rerun")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            for p_t, p in zip(target.parameters(), value.parameters()):
+                p_t.lerp_(p, s.polyak)
+    return value.eval().requires_grad_(False), {"train_loss": loss.item()}
