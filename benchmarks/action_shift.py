@@ -27,8 +27,7 @@ from worldjepa.atomic import write_json_atomic
 from worldjepa.data import open_dataset, split_episodes
 from worldjepa.data.collector import make_env
 from worldjepa.training.validation import embed_frames, position_dims
-from worldjepa.planning.loading import load_model
-from worldjepa.models import fit_ridge
+from worldjepa.models import fit_ridge, load_world_model
 
 SOURCES = ("data", "gaussian", "held")
 
@@ -52,11 +51,10 @@ def window_times(length: int, horizon: int, frameskip: int, history: int, stride
 @torch.no_grad()
 def measure(checkpoint: Path, data: Path | None, dims: list[int] | None, horizon: int | None, stride: int,
             seed: int) -> dict:
-    model, _ = load_model(checkpoint, torch.device("cpu"))
-    meta = model.meta
-    store = open_dataset(data or meta["dataset"]["path"])
+    model = load_world_model(checkpoint).requires_grad_(False)
+    store = open_dataset(data or (model.meta.dataset or {}).get("path"))
     dims = dims or position_dims(store.meta)
-    fs, k, horizon = model.frameskip, model.history, horizon or meta["train_horizon"]
+    fs, k, horizon = model.frameskip, model.history, horizon or model.meta.train_horizon
     train_eps, val_eps = split_episodes(store.root, 0.1, seed=0)
     z, y = embed_frames(model, store, train_eps, 20000, dims, batch_size=256, device=torch.device("cpu"))
     weight, bias = (torch.from_numpy(a).float() for a in fit_ridge(z, y))

@@ -1,5 +1,6 @@
-"""Benchmark training: throughput of the real training loop at the default config (fp32 and bf16), and,
-given a trained checkpoint, its held-out figures. Writes JSON (default benchmarks/out/train.json).
+"""Benchmark training: the real loop's throughput (fp32 and bf16) and a trained checkpoint's held-out figures.
+
+Writes JSON (default benchmarks/out/train.json).
 
     python benchmarks/train.py [--data DATA] [--checkpoint runs/x/last.pt] [--steps 30]
 
@@ -24,7 +25,7 @@ from worldjepa.cli import CONFIG_DIR
 from worldjepa.data import open_dataset, split_episodes
 from worldjepa.data.collector import collect
 from worldjepa.training.validation import evaluate
-from worldjepa.models import WorldModel
+from worldjepa.models import load_world_model
 from worldjepa.training.train import run as train
 
 
@@ -54,8 +55,8 @@ def throughput(data: Path, precision: str, steps: int, workdir: Path, overrides:
 
 def checkpoint_figures(checkpoint: Path, data: Path, horizon: int) -> dict:
     """Held-out figures of a trained model, on the episodes its own run held out (same split seed)."""
-    model = WorldModel.load(checkpoint)
-    config = model.meta["config"]
+    model = load_world_model(checkpoint)
+    config = model.meta.config
     train_eps, val_eps = split_episodes(data, config["val_fraction"], seed=config["seed"])
     figures = evaluate(
         model, open_dataset(data), train_eps, val_eps, horizon=horizon, max_windows=512, probe_frames=4000,

@@ -31,15 +31,15 @@ def uninterrupted(fault_dataset, tmp_path_factory) -> dict[str, torch.Tensor]:
     """Final weights (EMA target included) of a 40-step run that nothing interrupted."""
     out = tmp_path_factory.mktemp("train_clean") / "run"
     run(train_cfg(fault_dataset, out, f"steps={STEPS}", "ckpt_every=10"))
-    return load_checkpoint(out / "last.pt")["model"]
+    return load_checkpoint(out / "last.pt")["state_dict"]
 
 
 def assert_finished_like(out: Path, reference: dict[str, torch.Tensor]) -> None:
     ckpt = load_checkpoint(out / "last.pt")
     assert ckpt["training_state"]["step"] == STEPS
-    assert ckpt["model"].keys() == reference.keys()
+    assert ckpt["state_dict"].keys() == reference.keys()
     for name, value in reference.items():
-        torch.testing.assert_close(ckpt["model"][name], value, rtol=0, atol=1e-6, msg=name)
+        torch.testing.assert_close(ckpt["state_dict"][name], value, rtol=0, atol=1e-6, msg=name)
     assert (out / "metrics.json").exists()
     assert not [p for p in out.iterdir() if is_temp_file(p)], "temp files of killed checkpoint writes are left"
 

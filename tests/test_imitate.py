@@ -10,6 +10,7 @@ import torch
 
 from worldjepa.evaluation.plan import evaluate
 from worldjepa.training.imitate import HindsightPairs, fit_policy, imitate
+from worldjepa.models import load_world_model
 from worldjepa.models.goal_policy import GoalPolicy, propose
 from worldjepa.planners import MPCController, ProposalPlanner
 
@@ -78,9 +79,8 @@ def test_imitate_writes_a_policy_that_loads_and_proposes_plans(fault_checkpoint,
     assert all(torch.isfinite(torch.tensor([written["train_loss"], written["val_loss"]])))
     policy, meta = GoalPolicy.load(tmp_path / "policy.pt")
     assert meta["checkpoint"] == str(fault_checkpoint) and len(meta["checkpoint_sha256"]) == 16
-    from worldjepa.planning.loading import load_model
-
-    model, _ = load_model(fault_checkpoint, torch.device("cpu"))
+    assert meta["config"] == policy.config  # the architecture travels in the policy checkpoint's meta
+    model = load_world_model(fault_checkpoint)
     z = model.encode(torch.zeros(3, model.history + 1, 32, 32, 3, dtype=torch.uint8))
     plan = propose(model, policy, z[:, :-1], z[:, -1], horizon=4)
     assert plan.shape == (3, 4, model.frameskip * model.action_dim) and plan.abs().max() <= 1

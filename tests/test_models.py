@@ -1,24 +1,18 @@
-"""Tests for worldjepa.models: shapes, configs, EMA, gradients, learning, rollout, monitoring, probe."""
+"""Tests for worldjepa.models: shapes, configs, the WorldModel protocol, EMA, gradients, learning, monitoring, probe."""
 
 from __future__ import annotations
 
 import copy
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
 
-from worldjepa.models import (
-    build_world_model,
-    check_collapse,
-    embedding_stats,
-    fit_linear_probe,
-    fit_ridge,
-    online_target_distance,
-)
+from worldjepa.data.batch import Batch
+from worldjepa.models import (JEPAWorldModel, ModelMeta, WorldModel, build_world_model, check_collapse, embedding_stats,
+                              fit_linear_probe, fit_ridge, online_target_distance)
 from worldjepa.models.predictors import normalize_embedding
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -54,32 +48,31 @@ def tiny_model(encoder="cnn", predictor="mlp", image_size=32, history=2, framesk
     )
 
 
-def random_batch(b=4, t=4, size=32, action_dim=2) -> SimpleNamespace:
-    """Stand-in for worldjepa.data.Batch with the same attributes."""
-    return SimpleNamespace(
-        pixels=torch.randint(0, 256, (b, t, size, size, 3), dtype=torch.uint8),
-        actions=torch.rand(b, t - 1, action_dim) * 2 - 1,
-        proprio=torch.zeros(b, t, 4),
-        state=torch.zeros(b, t, 4, dtype=torch.float64),
-    )
+def make_batch(pixels: torch.Tensor, actions: torch.Tensor) -> Batch:
+    """A Batch of windows [B, T, ...]: zero proprio and state, placeholder episode and step indices."""
+    zeros, index = torch.zeros(*pixels.shape[:2], 4), torch.arange(len(pixels))
+    return Batch(pixels=pixels, actions=actions, proprio=zeros, state=zeros.double(), episode=index, step=index)
 
 
-def moving_dot_batch(n: int, window: int, size: int = 32, seed: int = 0) -> SimpleNamespace:
+def random_batch(b=4, t=4, size=32, action_dim=2) -> Batch:
+    return make_batch(torch.randint(0, 256, (b, t, size, size, 3), dtype=torch.uint8),
+                      torch.rand(b, t - 1, action_dim) * 2 - 1)
+
+
+def moving_dot_batch(n: int, window: int, size: int = 32, seed: int = 0) -> Batch:
     """A soft white dot that each action (in [-1, 1]^2) moves by up to 0.1 of the frame."""
     g = torch.Generator().manual_seed(seed)
     pos = torch.rand(n, 2, generator=g) * 0.6 + 0.2
     actions = torch.rand(n, window - 1, 2, generator=g) * 2 - 1
     grid = (torch.arange(size) + 0.5) / size
-    frames, states = [], []
+    frames = []
     for t in range(window):
         d2 = (grid[None, None, :] - pos[:, None, 0:1]) ** 2 + (grid[None, :, None] - pos[:, None, 1:2]) ** 2
         img = (255 * torch.exp(-d2 / (2 * 0.1**2))).to(torch.uint8)
         frames.append(img[..., None].expand(-1, -1, -1, 3))
-        states.append(pos)
         if t < window - 1:
             pos = (pos + 0.1 * actions[:, t]).clamp(0.05, 0.95)
-    state = torch.stack(states, 1).double()
-    return SimpleNamespace(pixels=torch.stack(frames, 1), actions=actions, proprio=state.float(), state=state)
+    return make_batch(torch.stack(frames, 1), actions)
 
 
 # ----- shapes and configs -----
@@ -159,8 +152,16 @@ def test_stored_config_has_defaults_filled_in():
         {"encoder": {"name": "cnn"}, "predictor": {"name": "mlp"}}, None,
         image_size=32, action_dim=2, frameskip=1, history=2,
     )
-    assert model.meta["config"]["model"]["encoder"] == yaml_model_cfg()["encoder"]
-    assert model.meta["config"]["loss"] == loss_cfg()
+    assert model.meta.config["model"]["encoder"] == yaml_model_cfg()["encoder"]
+    assert model.meta.config["loss"] == loss_cfg()
+
+
+def test_jepa_model_is_a_world_model_and_its_meta_matches_its_dimensions():
+    model = tiny_model(history=3, frameskip=2)
+    assert isinstance(model, JEPAWorldModel) and isinstance(model, WorldModel)
+    assert isinstance(model.meta, ModelMeta) and model.meta.env_id is None and model.meta.train_horizon is None
+    assert (model.meta.image_size, model.meta.action_dim, model.meta.frameskip, model.meta.history) == (
+        model.image_size, model.action_dim, model.frameskip, model.history) == (32, 2, 2, 3)
 
 
 # ----- target encoder -----
@@ -212,9 +213,7 @@ def test_default_loss_learns_moving_dot_dynamics():
     losses = []
     for _ in range(150):
         idx = torch.randint(0, 512, (16,))
-        loss, metrics = model.training_loss(
-            SimpleNamespace(pixels=data.pixels[idx], actions=data.actions[idx]), rollout_steps=2
-        )
+        loss, metrics = model.training_loss(make_batch(data.pixels[idx], data.actions[idx]), rollout_steps=2)
         optim.zero_grad()
         loss.backward()
         optim.step()

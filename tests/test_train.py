@@ -21,7 +21,7 @@ from worldjepa.checkpoint import CheckpointError, load_checkpoint
 from worldjepa.cli import CONFIG_DIR
 from worldjepa.data import WindowDataset, split_episodes
 from worldjepa.data.collector import collect
-from worldjepa.models import CollapseError, WorldModel
+from worldjepa.models import CollapseError, JEPAWorldModel, load_world_model
 from worldjepa.training.train import TrainingDivergedError, run
 from worldjepa.training.sampling import StepBatchSampler, step_batch
 from worldjepa.training.schedules import ema_momentum, learning_rate
@@ -53,20 +53,20 @@ def make_cfg(data: Path, out: Path, *overrides: str) -> DictConfig:
 
 
 def record_losses(monkeypatch) -> list[float]:
-    """Spy on WorldModel.training_loss; return the list it appends each step's loss to."""
+    """Spy on JEPAWorldModel.training_loss; return the list it appends each step's loss to."""
     losses: list[float] = []
-    original = WorldModel.training_loss
+    original = JEPAWorldModel.training_loss
 
     def spy(self, batch, rollout_steps):
         loss, metrics = original(self, batch, rollout_steps)
         losses.append(metrics["loss"])
         return loss, metrics
 
-    monkeypatch.setattr(WorldModel, "training_loss", spy)
+    monkeypatch.setattr(JEPAWorldModel, "training_loss", spy)
     return losses
 
 
-def all_tensors(model: WorldModel) -> dict[str, torch.Tensor]:
+def all_tensors(model: JEPAWorldModel) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
@@ -97,7 +97,7 @@ def test_training_learns_and_writes_checkpoint_and_metrics(dataset, tmp_path, mo
     meta = ckpt["meta"]
     assert meta["env_id"] == "worldjepa/TwoRoom-v0" and meta["train_horizon"] == 3 and meta["frameskip"] == 2
     assert meta["config"]["data"] == str(dataset) and meta["dataset"]["image_size"] == 32
-    model = WorldModel.load(tmp_path / "run" / "last.pt")
+    model = load_world_model(tmp_path / "run" / "last.pt")
     assert model.history == 3 and model.embed_dim == meta["config"]["model"]["encoder"]["embed_dim"]
 
     # Rerunning a finished run resumes at the end: no step is repeated and the figures are returned as they were.
@@ -108,23 +108,23 @@ def test_training_learns_and_writes_checkpoint_and_metrics(dataset, tmp_path, mo
 def test_resume_reaches_the_same_state_as_an_uninterrupted_run(dataset, tmp_path, monkeypatch):
     # eval_every=4 checks that evaluating mid-run (which the interrupted run also does) changes nothing.
     common = ["steps=12", "ckpt_every=6", "eval_every=4", "log_every=3"]
-    captured: list[WorldModel] = []
+    captured: list[JEPAWorldModel] = []
     monkeypatch.setattr(train_module, "build_world_model", _capturing(train_module.build_world_model, captured))
     run(make_cfg(dataset, tmp_path / "straight", *common))
     straight = all_tensors(captured[-1])
 
-    real_save = train_module.save_checkpoint
+    real_save = JEPAWorldModel.save
 
-    def save_then_die(path, *, model, training_state):
-        real_save(path, model=model, training_state=training_state)
+    def save_then_die(model, path, training_state=None):
+        real_save(model, path, training_state=training_state)
         if training_state["step"] == 6:
             raise KeyboardInterrupt  # stands in for a kill right after the step-6 checkpoint
 
-    monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
+    monkeypatch.setattr(JEPAWorldModel, "save", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         run(make_cfg(dataset, tmp_path / "split", *common))
     assert load_checkpoint(tmp_path / "split" / "last.pt")["training_state"]["step"] == 6
-    monkeypatch.setattr(train_module, "save_checkpoint", real_save)
+    monkeypatch.setattr(JEPAWorldModel, "save", real_save)
     run(make_cfg(dataset, tmp_path / "split", *common))
     resumed = all_tensors(captured[-1])
 
@@ -154,7 +154,7 @@ def test_resume_with_a_different_model_config_is_a_clear_error(dataset, tmp_path
 
 def test_nan_loss_stops_naming_step_and_batch_and_keeps_last_good_checkpoint(dataset, tmp_path, monkeypatch):
     bad_step = 5
-    original = WorldModel.training_loss
+    original = JEPAWorldModel.training_loss
     calls = []
 
     def poisoned(self, batch, rollout_steps):
@@ -164,7 +164,7 @@ def test_nan_loss_stops_naming_step_and_batch_and_keeps_last_good_checkpoint(dat
             loss, metrics = loss * float("nan"), {**metrics, "loss": float("nan")}
         return loss, metrics
 
-    monkeypatch.setattr(WorldModel, "training_loss", poisoned)
+    monkeypatch.setattr(JEPAWorldModel, "training_loss", poisoned)
     cfg = make_cfg(dataset, tmp_path / "run", "steps=10", "ckpt_every=3")
     with pytest.raises(TrainingDivergedError) as err:
         run(cfg)
@@ -180,8 +180,8 @@ def test_nan_loss_stops_naming_step_and_batch_and_keeps_last_good_checkpoint(dat
 
     ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
     assert ckpt["training_state"]["step"] == 3
-    assert all(torch.isfinite(v).all() for v in ckpt["model"].values())
-    WorldModel.load(tmp_path / "run" / "last.pt")
+    assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values())
+    load_world_model(tmp_path / "run" / "last.pt")
 
 
 def test_exploding_embeddings_stop_before_any_checkpoint(dataset, tmp_path):

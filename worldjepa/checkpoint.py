@@ -1,21 +1,33 @@
-"""The one worldjepa checkpoint format: atomic save, safe (weights_only) load, compatibility checks.
+"""The one worldjepa checkpoint format (world models and policies): atomic save, safe load, file identity.
 
-A checkpoint is a dict {format, format_version, meta, model, training_state} written by torch.save.
+A checkpoint is a dict {format, format_version, kind, meta, state_dict, training_state} written by
+torch.save. `kind` says what the weights are ("world_model" or "policy"), so a file passed where the
+other kind belongs is refused by name. Version 1 files (world models only, weights under "model")
+still load, as kind "world_model".
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
 from worldjepa.atomic import atomic_path
 
 FORMAT = "worldjepa-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+Kind = Literal["world_model", "policy"]
+# Each kind's name in messages, the file it is usually saved as, and the command that writes it.
+KINDS: dict[str, tuple[str, str, str]] = {
+    "world_model": ("world model", "last.pt", "worldjepa train"),
+    "policy": ("policy", "policy.pt", "worldjepa imitate"),
+}
 
 
 class CheckpointError(ValueError):
@@ -23,18 +35,22 @@ class CheckpointError(ValueError):
 
 
 def save_checkpoint(
-    path: str | os.PathLike, *, model: Any, training_state: dict | None = None
+    path: str | os.PathLike, *, kind: Kind, meta: dict[str, Any], state_dict: Mapping[str, torch.Tensor],
+    training_state: dict[str, Any] | None = None,
 ) -> None:
-    """Atomically write `model` (a WorldModel: its state_dict and meta) plus optional training state.
+    """Atomically write weights of `kind` with their `meta` (a plain dict) and optional training state.
 
     The file is read back with weights_only=True before it replaces `path`, so a checkpoint that
     load_checkpoint could not read (e.g. arbitrary objects in training_state) is never written.
     """
+    if kind not in KINDS:
+        raise ValueError(f"kind={kind!r} is unknown: use one of {sorted(KINDS)}")
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "meta": model.meta,
-        "model": model.state_dict(),
+        "kind": kind,
+        "meta": meta,
+        "state_dict": dict(state_dict),
         "training_state": training_state,
     }
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
@@ -49,18 +65,21 @@ def save_checkpoint(
             ) from e
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
-    """Read a checkpoint safely (weights_only=True: no code in the file runs) and validate its format.
+def load_checkpoint(
+    path: str | os.PathLike, *, kind: Kind = "world_model", map_location: str | torch.device = "cpu"
+) -> dict[str, Any]:
+    """Read a checkpoint of `kind` safely (weights_only=True: no code in the file runs) and validate it.
 
-    Returns the dict with keys format, format_version, meta, model, training_state.
-    Missing file, unreadable/foreign file or wrong format version -> CheckpointError.
+    Returns the dict with keys format, format_version, kind, meta, state_dict, training_state.
+    Missing file, unreadable/foreign file, unknown format version or another kind -> CheckpointError.
     """
     path = Path(path)
+    name, file, command = KINDS[kind]
+    written_by = f"the {file} written by `{command}`"
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {path} is a directory: pass the {file} in it, e.g. {path / file}")
     if not path.is_file():
-        raise CheckpointError(
-            f"checkpoint {path} does not exist: pass the .pt file written by `worldjepa train` "
-            "(e.g. runs/<name>/last.pt)"
-        )
+        raise CheckpointError(f"checkpoint {path} does not exist: pass {written_by}")
     try:
         with warnings.catch_warnings():  # torch warns about foreign pickle protocols; the error says enough
             warnings.simplefilter("ignore")
@@ -68,22 +87,41 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     except Exception as e:  # any decoding failure means the same thing to the caller
         raise CheckpointError(
             f"{path} is not a readable worldjepa checkpoint ({_load_failure(e)}): it may be truncated or a "
-            "different kind of file (nothing in it was run); pass a .pt written by `worldjepa train`"
+            f"different kind of file (nothing in it was run); pass {written_by}"
         ) from e
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a worldjepa checkpoint (no format={FORMAT!r} marker): pass {written_by}")
+    version = ckpt.get("format_version")
+    if version not in READABLE_VERSIONS:
         raise CheckpointError(
-            f"{path} is not a worldjepa checkpoint (no format={FORMAT!r} marker): "
-            "pass a .pt written by `worldjepa train`"
+            f"{path} has checkpoint format_version {version!r}, this worldjepa reads versions "
+            f"{list(READABLE_VERSIONS)}: use the worldjepa version that wrote it, or retrain"
         )
-    if ckpt.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path} has checkpoint format_version {ckpt.get('format_version')!r}, this worldjepa "
-            f"reads version {FORMAT_VERSION}: use the worldjepa version that wrote it, or retrain"
-        )
-    missing = {"meta", "model", "training_state"} - ckpt.keys()
+    if version == 1:  # world models only, with their weights under "model"
+        ckpt = dict(ckpt, kind="world_model")
+        if "model" in ckpt:
+            ckpt["state_dict"] = ckpt.pop("model")
+    missing = {"kind", "meta", "state_dict", "training_state"} - ckpt.keys()
     if missing:
         raise CheckpointError(f"{path} lacks {sorted(missing)}: the file is damaged; retrain or re-save")
+    if ckpt["kind"] not in KINDS or not isinstance(ckpt["meta"], dict) or not isinstance(ckpt["state_dict"], dict):
+        raise CheckpointError(
+            f"{path} has an unknown kind ({ckpt['kind']!r}) or a malformed meta or state_dict: "
+            "the file is damaged; retrain or re-save"
+        )
+    if ckpt["kind"] != kind:
+        found = KINDS[ckpt["kind"]][0]
+        raise CheckpointError(f"{path} is a {found} checkpoint, not a {name}: pass {written_by}")
     return ckpt
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Short (16 hex digits) sha256 of a file: ties results and policies to the exact checkpoint."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:16]
 
 
 def _load_failure(error: Exception) -> str:
@@ -92,32 +130,3 @@ def _load_failure(error: Exception) -> str:
     text = str(error).split("WeightsUnpickler error: ")[-1]
     first = next((line.strip() for line in text.splitlines() if line.strip()), "")
     return f"{type(error).__name__}: {first.split('. ')[0][:200]}"
-
-
-def check_compatible(
-    meta: dict,
-    *,
-    env_id: str | None = None,
-    image_size: int | None = None,
-    action_dim: int | None = None,
-) -> None:
-    """Raise CheckpointError if a checkpoint's meta does not fit the env it is about to be used on.
-
-    Only the given arguments are checked; a meta without env_id (never trained on a dataset) skips that check.
-    """
-    trained_env = meta.get("env_id")
-    if env_id is not None and trained_env is not None and trained_env != env_id:
-        raise CheckpointError(
-            f"checkpoint was trained on {trained_env} but env is {env_id}: "
-            "pass a checkpoint trained on that env"
-        )
-    if image_size is not None and meta.get("image_size") != image_size:
-        raise CheckpointError(
-            f"checkpoint was trained on {meta.get('image_size')}px frames but env renders "
-            f"{image_size}px: make the env with image_size={meta.get('image_size')}"
-        )
-    if action_dim is not None and meta.get("action_dim") != action_dim:
-        raise CheckpointError(
-            f"checkpoint was trained with action_dim={meta.get('action_dim')} but env has "
-            f"action_dim={action_dim}: pass a checkpoint trained on that env"
-        )

@@ -1,12 +1,14 @@
-"""JEPA world models: encoders, predictors, the WorldModel, its builder, monitoring and probes."""
+"""JEPA world models: the WorldModel protocol, JEPAWorldModel, its builder, loader and meta, monitoring, probes."""
 
-from worldjepa.models.build import ENCODERS, PREDICTORS, build_world_model
+from worldjepa.models.build import ENCODERS, PREDICTORS, build_world_model, load_world_model
 from worldjepa.models.encoders import ConvEncoder, ViTEncoder
 from worldjepa.models.losses import LossConfig
+from worldjepa.models.meta import ModelMeta, check_compatible
 from worldjepa.models.monitoring import CollapseError, check_collapse, embedding_stats, online_target_distance
 from worldjepa.models.predictors import GRUPredictor, MLPPredictor, Predictor, TransformerPredictor
 from worldjepa.models.probe import fit_linear_probe, fit_ridge
-from worldjepa.models.world_model import WorldModel
+from worldjepa.models.protocol import WorldModel
+from worldjepa.models.world_model import JEPAWorldModel
 
 __all__ = [
     "ENCODERS",
@@ -14,16 +16,20 @@ __all__ = [
     "CollapseError",
     "ConvEncoder",
     "GRUPredictor",
+    "JEPAWorldModel",
     "LossConfig",
     "MLPPredictor",
+    "ModelMeta",
     "Predictor",
     "TransformerPredictor",
     "ViTEncoder",
     "WorldModel",
     "build_world_model",
     "check_collapse",
+    "check_compatible",
     "embedding_stats",
     "fit_linear_probe",
     "fit_ridge",
+    "load_world_model",
     "online_target_distance",
 ]

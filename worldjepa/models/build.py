@@ -1,17 +1,21 @@
-"""Build a WorldModel from Hydra model/loss configs (or plain dicts)."""
+"""Build a JEPAWorldModel from Hydra model/loss configs (or plain dicts), or load one from a checkpoint."""
 
 from __future__ import annotations
 
 import inspect
+import os
 from typing import Any, Mapping
 
+import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from worldjepa.checkpoint import CheckpointError, load_checkpoint
 from worldjepa.models.encoders import ConvEncoder, ViTEncoder
 from worldjepa.models.losses import LossConfig
+from worldjepa.models.meta import ModelMeta
 from worldjepa.models.predictors import GRUPredictor, MLPPredictor, Predictor, TransformerPredictor
-from worldjepa.models.world_model import WorldModel
+from worldjepa.models.world_model import JEPAWorldModel
 
 ENCODERS: dict[str, type[nn.Module]] = {"cnn": ConvEncoder, "vit": ViTEncoder}
 PREDICTORS: dict[str, type[Predictor]] = {
@@ -29,7 +33,7 @@ def build_world_model(
     action_dim: int,
     frameskip: int,
     history: int,
-) -> WorldModel:
+) -> JEPAWorldModel:
     """Select encoder/predictor by `model_cfg.encoder.name` / `model_cfg.predictor.name`.
 
     `action_dim` is the env's; the predictor sees frameskip * action_dim per latent step.
@@ -52,12 +56,31 @@ def build_world_model(
     predictor = PREDICTORS[pred_cfg["name"]](
         embed_dim=embed_dim, action_dim=frameskip * action_dim, history=history, **_kwargs(pred_cfg)
     )
-    return WorldModel(
+    return JEPAWorldModel(
         encoder, predictor,
         image_size=image_size, action_dim=action_dim, frameskip=frameskip, history=history,
         embed_dim=embed_dim, loss=loss,
         config={"model": {"encoder": enc_cfg, "predictor": pred_cfg}, "loss": loss.to_dict()},
     )
+
+
+def load_world_model(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> JEPAWorldModel:
+    """Rebuild the model from a checkpoint's stored config and load its weights (eval mode)."""
+    ckpt = load_checkpoint(path, kind="world_model", map_location=map_location)
+    meta = ModelMeta.from_dict(ckpt["meta"], source=str(path))
+    try:
+        model = build_world_model(
+            meta.config["model"], meta.config["loss"], image_size=meta.image_size, action_dim=meta.action_dim,
+            frameskip=meta.frameskip, history=meta.history,
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(
+            f"{path}: cannot rebuild the model from its stored config ({e}): "
+            "the checkpoint is damaged or from an incompatible worldjepa version; retrain"
+        ) from e
+    model.load_weights(ckpt)
+    model.meta = meta
+    return model.to(map_location).eval()
 
 
 def _plain(cfg: Mapping | DictConfig | None) -> dict[str, Any]:

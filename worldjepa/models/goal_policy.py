@@ -10,12 +10,14 @@ samples), or which `planner=policy` executes as is.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from worldjepa.atomic import atomic_path
+from worldjepa.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from worldjepa.models.protocol import WorldModel
 
 
 class GoalPolicy(nn.Module):
@@ -38,26 +40,29 @@ class GoalPolicy(nn.Module):
         return torch.tanh(self.net(inputs))
 
     def save(self, path: str | os.PathLike, meta: dict[str, Any]) -> None:
-        """Write weights, architecture and `meta` (the checkpoint it belongs to) atomically."""
-        with atomic_path(path) as tmp:
-            torch.save({"config": self.config, "state_dict": self.state_dict(), "meta": meta}, tmp)
+        """Write a "policy" checkpoint: weights, and `meta` (the world model it was fit on) with the
+        architecture added under meta["config"]."""
+        save_checkpoint(path, kind="policy", meta={**meta, "config": self.config}, state_dict=self.state_dict())
 
     @classmethod
-    def load(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> tuple["GoalPolicy", dict]:
+    def load(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> tuple[GoalPolicy, dict[str, Any]]:
         """(policy in eval mode without grads, its meta) from a file written by `save`."""
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"prior={path} does not exist: write one with `worldjepa imitate checkpoint=...`")
         try:
-            blob = torch.load(path, map_location=map_location, weights_only=True)
-            policy = cls(**blob["config"])
-            policy.load_state_dict(blob["state_dict"])
-        except FileNotFoundError:
-            raise FileNotFoundError(f"prior={path} does not exist: write one with `worldjepa imitate checkpoint=...`") from None
-        except Exception as err:  # a truncated or foreign file: say which and how to fix
-            raise ValueError(f"prior={path} is not a policy.pt of `worldjepa imitate` ({err!r}): rerun `worldjepa imitate`") from err
-        return policy.to(map_location).eval().requires_grad_(False), blob["meta"]
+            ckpt = load_checkpoint(path, kind="policy", map_location=map_location)
+            policy = cls(**ckpt["meta"]["config"])
+            policy.load_state_dict(ckpt["state_dict"])
+        except Exception as err:  # a truncated, foreign or world-model file, or weights unlike their config
+            reason = str(err) if isinstance(err, CheckpointError) else repr(err)
+            raise CheckpointError(
+                f"prior={path} is not a policy.pt of `worldjepa imitate` ({reason}): rerun `worldjepa imitate`"
+            ) from err
+        return policy.to(map_location).eval().requires_grad_(False), ckpt["meta"]
 
 
 @torch.no_grad()
-def propose(model: Any, policy: GoalPolicy, z_hist: torch.Tensor, z_goal: torch.Tensor, horizon: int) -> torch.Tensor:
+def propose(model: WorldModel, policy: GoalPolicy, z_hist: torch.Tensor, z_goal: torch.Tensor, horizon: int) -> torch.Tensor:
     """A whole plan [B, horizon, chunk_dim]: act, predict the next embedding with `model`, repeat."""
     chunks = []
     for _ in range(horizon):

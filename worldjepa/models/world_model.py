@@ -32,14 +32,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from worldjepa import __version__
-from worldjepa.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from worldjepa.checkpoint import CheckpointError, save_checkpoint
+from worldjepa.data.batch import Batch
 from worldjepa.models.losses import DISTANCES, InverseDynamicsHead, LossConfig, vcreg_loss
+from worldjepa.models.meta import ModelMeta
 from worldjepa.models.predictors import Predictor, normalize_embedding
 
 
-class WorldModel(nn.Module):
-    """See the module docstring. Build with `worldjepa.models.build_world_model`."""
+class JEPAWorldModel(nn.Module):
+    """See the module docstring; implements the `WorldModel` protocol. Build with
+    `worldjepa.models.build_world_model`, load with `worldjepa.models.load_world_model`."""
 
     def __init__(
         self,
@@ -66,20 +68,12 @@ class WorldModel(nn.Module):
             if loss.inverse_dynamics.enabled
             else None
         )
-        # Everything needed to rebuild this model, plus provenance the trainer fills in.
-        self.meta: dict[str, Any] = {
-            "env_id": None,
-            "image_size": image_size,
-            "action_dim": action_dim,
-            "frameskip": frameskip,
-            "history": history,
-            "train_horizon": None,
-            "config": config,
-            "dataset": None,
-            "worldjepa_version": __version__,
-        }
+        # Everything needed to rebuild this model; the trainer fills in the provenance fields.
+        self.meta = ModelMeta(
+            image_size=image_size, action_dim=action_dim, frameskip=frameskip, history=history, config=config
+        )
 
-    def train(self, mode: bool = True) -> "WorldModel":
+    def train(self, mode: bool = True) -> JEPAWorldModel:
         """As nn.Module.train, but the target encoder always stays in eval mode."""
         super().train(mode)
         self.target_encoder.eval()
@@ -108,7 +102,7 @@ class WorldModel(nn.Module):
 
     # ----- training API -----
 
-    def training_loss(self, batch: Any, rollout_steps: int) -> tuple[torch.Tensor, dict[str, float]]:
+    def training_loss(self, batch: Batch, rollout_steps: int) -> tuple[torch.Tensor, dict[str, float]]:
         """Latent JEPA loss on a Batch (pixels [B, T, S, S, 3] uint8, actions [B, T-1, A']).
 
         Uses the first history + rollout_steps frames. Returns (scalar loss, python-float metrics).
@@ -170,36 +164,12 @@ class WorldModel(nn.Module):
 
     # ----- persistence -----
 
-    def save(self, path: str | os.PathLike, training_state: dict | None = None) -> None:
-        """Atomically write a checkpoint (see worldjepa.checkpoint)."""
-        save_checkpoint(path, model=self, training_state=training_state)
+    def save(self, path: str | os.PathLike, training_state: dict[str, Any] | None = None) -> None:
+        """Atomically write this model as a "world_model" checkpoint (see worldjepa.checkpoint)."""
+        save_checkpoint(path, kind="world_model", meta=self.meta.to_dict(), state_dict=self.state_dict(),
+                        training_state=training_state)
 
-    @classmethod
-    def load(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> "WorldModel":
-        """Rebuild the model from the checkpoint's stored config and load its weights (eval mode)."""
-        from worldjepa.models.build import build_world_model  # build imports this module
-
-        ckpt = load_checkpoint(path, map_location=map_location)
-        meta = ckpt["meta"]
-        try:
-            model = build_world_model(
-                meta["config"]["model"],
-                meta["config"]["loss"],
-                image_size=meta["image_size"],
-                action_dim=meta["action_dim"],
-                frameskip=meta["frameskip"],
-                history=meta["history"],
-            )
-        except (KeyError, TypeError, ValueError) as e:
-            raise CheckpointError(
-                f"{path}: cannot rebuild the model from its stored config ({e}): "
-                "the checkpoint is damaged or from an incompatible worldjepa version; retrain"
-            ) from e
-        model.load_weights(ckpt)
-        model.meta = dict(meta)
-        return model.to(map_location).eval()
-
-    def load_weights(self, checkpoint: dict) -> None:
+    def load_weights(self, checkpoint: dict[str, Any]) -> None:
         """Load a `load_checkpoint` dict into this already-built model (e.g. to resume training).
 
         If the checkpoint's model config or weights do not fit this model, raises CheckpointError
@@ -207,12 +177,12 @@ class WorldModel(nn.Module):
         likewise for weights holding NaN or inf.
         """
         structural = ("image_size", "action_dim", "frameskip", "history")
-        ours = {k: self.meta[k] for k in structural} | {"model": self.meta["config"]["model"]}
-        meta = checkpoint["meta"]
+        ours = {k: getattr(self.meta, k) for k in structural} | {"model": self.meta.config["model"]}
+        meta = checkpoint["meta"]  # a plain dict: it may come from a damaged or foreign file
         theirs = {k: meta.get(k) for k in structural} | {"model": meta.get("config", {}).get("model")}
         config_diff = _dict_diff(theirs, ours)
 
-        state, own = checkpoint["model"], self.state_dict()
+        state, own = checkpoint["state_dict"], self.state_dict()
         weight_diff = sorted(own.keys() ^ state.keys()) + sorted(
             k for k in own.keys() & state.keys() if own[k].shape != state[k].shape
         )
@@ -221,7 +191,7 @@ class WorldModel(nn.Module):
                 "checkpoint was trained with a different model config "
                 f"(differing keys, checkpoint vs this model: {config_diff or 'none'}; "
                 f"differing weights: {weight_diff[:8] or 'none'}): build the model from the "
-                "checkpoint's meta['config'] (WorldModel.load does this) or retrain"
+                "checkpoint's meta['config'] (load_world_model does this) or retrain"
             )
         non_finite = sorted(k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all())
         if non_finite:

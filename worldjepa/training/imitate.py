@@ -13,7 +13,6 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -21,8 +20,11 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import trange
 
 from worldjepa.atomic import write_json_atomic
+from worldjepa.checkpoint import file_sha256
 from worldjepa.data import open_dataset, split_episodes
+from worldjepa.data.format import EpisodeStore
 from worldjepa.errors import WorldJepaError, check_positive_int
+from worldjepa.models import WorldModel, load_world_model
 from worldjepa.models.goal_policy import GoalPolicy
 from worldjepa.training.device import select_device
 
@@ -81,7 +83,7 @@ class HindsightPairs:
 
 
 @torch.no_grad()
-def encode_episodes(model: Any, store: Any, episodes: list[int], device: torch.device,
+def encode_episodes(model: WorldModel, store: EpisodeStore, episodes: list[int], device: torch.device,
                     batch: int = 256) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Target-encoder embeddings [T+1, D] and actions [T, A] of each episode (on the CPU)."""
     embeddings, actions = [], []
@@ -139,23 +141,21 @@ def imitate(*, checkpoint: str, data: str | None, out: str | Path, steps: int, b
     The val loss is measured on the episodes the checkpoint's training held out (same fraction and seed).
     A rerun whose out/policy.pt was fit on the same checkpoint with the same settings returns at once.
     """
-    from worldjepa.planning.loading import load_model
-
     for name, value in (("steps", steps), ("batch_size", batch_size), ("hidden", hidden), ("depth", depth)):
         check_positive_int(name, value)
     check_goal_offset(goal_offset)
     torch.manual_seed(seed)
     torch_device = select_device(device)
-    model, sha = load_model(checkpoint, torch_device)
+    model, sha = load_world_model(checkpoint, map_location=torch_device), file_sha256(checkpoint)
     if not data:
-        data = (model.meta.get("dataset") or {}).get("path")
+        data = (model.meta.dataset or {}).get("path")
         if not data or not Path(data).is_dir():
             found = f"its training dataset {data} does not exist here" if data else "it records no dataset"
             raise ValueError(f"checkpoint {checkpoint}: {found}: pass data=PATH (a `worldjepa collect` directory of its env)")
     store = open_dataset(data)
-    if store.meta["env_id"] != model.meta["env_id"]:
+    if store.meta["env_id"] != model.meta.env_id:
         raise ValueError(
-            f"data={data} holds {store.meta['env_id']} but the checkpoint was trained on {model.meta['env_id']}: "
+            f"data={data} holds {store.meta['env_id']} but the checkpoint was trained on {model.meta.env_id}: "
             "pass a dataset of the checkpoint's env"
         )
     out = Path(out)
@@ -165,7 +165,7 @@ def imitate(*, checkpoint: str, data: str | None, out: str | Path, steps: int, b
     if done is not None:
         print(f"imitate: {out / POLICY} is already fit on this checkpoint with these settings; delete it to refit")
         return done
-    trained = model.meta.get("config") or {}
+    trained = model.meta.config
     train_eps, val_eps = split_episodes(store.root, trained.get("val_fraction", 0.1), seed=trained.get("seed", 0))
     t0 = time.perf_counter()
     pairs = [HindsightPairs(*encode_episodes(model, store, eps, torch_device), model.history, model.frameskip,

@@ -25,11 +25,11 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from worldjepa.atomic import is_temp_file, write_json_atomic
-from worldjepa.checkpoint import load_checkpoint, save_checkpoint
+from worldjepa.checkpoint import load_checkpoint
 from worldjepa.data import Batch, WindowDataset, open_dataset, split_episodes
 from worldjepa.training.validation import collapse_metrics, evaluate
 from worldjepa.errors import WorldJepaError, check_positive_int
-from worldjepa.models import CollapseError, WorldModel, build_world_model, check_collapse
+from worldjepa.models import CollapseError, JEPAWorldModel, build_world_model, check_collapse
 from worldjepa.training.device import autocast, autocast_dtype, select_device
 from worldjepa.training.distributed import (
     DistInfo, all_ranks_agree, assert_replicas_equal, init_distributed, shutdown_distributed,
@@ -55,7 +55,7 @@ class TrainingLoss(nn.Module):
     normalised embeddings always have norm sqrt(D), so only the raw output can show them exploding.
     """
 
-    def __init__(self, model: WorldModel, rollout_steps: int) -> None:
+    def __init__(self, model: JEPAWorldModel, rollout_steps: int) -> None:
         super().__init__()
         self.model, self.rollout_steps = model, rollout_steps
         self.raw_norm = torch.zeros(())
@@ -68,7 +68,7 @@ class TrainingLoss(nn.Module):
         return self.model.training_loss(batch, self.rollout_steps)
 
 
-def compile_modules(model: WorldModel) -> None:
+def compile_modules(model: JEPAWorldModel) -> None:
     """torch.compile the encoders and the predictor's layers in place (state_dict keys unchanged).
 
     Not the whole loss: `training_loss` reads python floats (`.item()`) for its metrics, which would
@@ -121,7 +121,7 @@ def resolved_config(cfg: DictConfig) -> dict[str, Any]:
     return config
 
 
-def resume(path: Path, model: WorldModel, optimizer: torch.optim.Optimizer, device: torch.device) -> int:
+def resume(path: Path, model: JEPAWorldModel, optimizer: torch.optim.Optimizer, device: torch.device) -> int:
     """Load weights, optimiser state and every RNG from a checkpoint of the same env and model config
     (checked, the latter by `load_weights`); return the step to continue from. The lr/EMA schedules
     are functions of that step."""
@@ -129,10 +129,10 @@ def resume(path: Path, model: WorldModel, optimizer: torch.optim.Optimizer, devi
     state = ckpt["training_state"]
     if state is None:
         raise ValueError(f"{path} holds no training state, so it cannot be resumed: pass resume=false or a new out=")
-    trained_on, env_id = ckpt["meta"].get("env_id"), model.meta["env_id"]
+    trained_on, env_id = ckpt["meta"].get("env_id"), model.meta.env_id
     if trained_on != env_id:
         raise ValueError(
-            f"{path} was trained on {trained_on} but data={model.meta['dataset']['path']} holds {env_id} "
+            f"{path} was trained on {trained_on} but data={(model.meta.dataset or {}).get('path')} holds {env_id} "
             "episodes: pass a new out= for this dataset, or the data= the run started with"
         )
     model.load_weights(ckpt)
@@ -178,10 +178,10 @@ def train(cfg: DictConfig, info: DistInfo) -> dict:
         frameskip=cfg.frameskip, history=cfg.history,
     ).to(device)
     config = resolved_config(cfg)
-    model.meta.update(
-        env_id=store.meta["env_id"], train_horizon=cfg.rollout_steps,
-        config={**config, **model.meta["config"]}, dataset={**store.meta, "path": str(cfg.data)},
-    )
+    meta = model.meta
+    meta.env_id, meta.train_horizon = store.meta["env_id"], cfg.rollout_steps
+    meta.config = {**config, **meta.config}  # the run's config, with the model/loss defaults filled in
+    meta.dataset = {**store.meta, "path": str(cfg.data)}
     optimizer = make_optimizer(model, cfg.optim)
 
     ckpt_path = out / CHECKPOINT
@@ -296,7 +296,7 @@ def train(cfg: DictConfig, info: DistInfo) -> dict:
             if info.is_main and (done % cfg.ckpt_every == 0 or done == cfg.steps):
                 training_state = {"step": done, "optimizer": optimizer.state_dict(), "rng": rng_state(),
                                   "lr": lr, "ema_momentum": momentum, "world_size": info.world_size}
-                save_checkpoint(ckpt_path, model=model, training_state=training_state)
+                model.save(ckpt_path, training_state=training_state)
                 last_saved = done
             tick, cpu_tick = time.perf_counter(), time.process_time()
     finally:

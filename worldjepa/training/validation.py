@@ -1,5 +1,7 @@
-"""World-model evaluation shared by training and `benchmarks/train.py`: latent prediction error on
-held-out windows against the copy-last-embedding baseline, a linear position probe, embedding health.
+"""World-model evaluation on held-out episodes, shared by training and `benchmarks/train.py`.
+
+Latent prediction error on held-out windows against the copy-last-embedding baseline, a linear
+position probe, embedding health.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import torch
 
 from worldjepa.data import Batch, WindowDataset
 from worldjepa.data.format import EpisodeStore
-from worldjepa.models import WorldModel, embedding_stats, fit_linear_probe, online_target_distance
+from worldjepa.models import JEPAWorldModel, WorldModel, embedding_stats, fit_linear_probe, online_target_distance
 from worldjepa.models.predictors import normalize_embedding
 
 
@@ -30,7 +32,7 @@ def position_dims(meta: dict) -> list[int]:
 
 
 @torch.no_grad()
-def collapse_metrics(model: WorldModel, pixels: torch.Tensor) -> dict[str, float]:
+def collapse_metrics(model: JEPAWorldModel, pixels: torch.Tensor) -> dict[str, float]:
     """Embedding health on a batch of frames (uint8 [..., S, S, 3]): spread of the online embeddings
     (``embedding_stats``: std_min, std_mean, effective_rank) and their distance to the target's."""
     frames = pixels.reshape(-1, *pixels.shape[-3:])
@@ -123,7 +125,7 @@ def probe_and_stats(model: WorldModel, store: EpisodeStore, train_episodes: Sequ
     }
 
 
-def evaluate(model: WorldModel, store: EpisodeStore, train_episodes: Sequence[int], val_episodes: Sequence[int],
+def evaluate(model: JEPAWorldModel, store: EpisodeStore, train_episodes: Sequence[int], val_episodes: Sequence[int],
              *, horizon: int, max_windows: int, probe_frames: int, probe_dims: Sequence[int] | None,
              batch_size: int, device: torch.device) -> dict[str, float | list[float]]:
     """Every held-out figure: prediction errors (``prediction_errors``) and probe/embedding spread
