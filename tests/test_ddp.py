@@ -1,5 +1,8 @@
-"""DDP training on CPU: 2 gloo processes on a synthetic dataset end with identical online and EMA target
-parameters, which match a single process training on the same global batches."""
+"""DDP training on CPU: 2 gloo processes end identical to each other and to one process on the same batches.
+
+The two processes train on a synthetic dataset; their online and EMA target parameters must match
+each other exactly, and a single process training on the same global batches up to float rounding.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +15,10 @@ import torch
 import torch.multiprocessing as mp
 from hydra import compose, initialize_config_dir
 
-from worldjepa.training import train as train_module
 from worldjepa.cli import CONFIG_DIR
 from worldjepa.data.format import create_or_check_meta, write_episode
+from worldjepa.training import setup as training_setup
+from worldjepa.training import train as train_module
 
 S, A = 32, 2
 META = {
@@ -57,17 +61,20 @@ def train_and_save_params(rank: int, world_size: int, port: int, data: Path, out
         os.environ.update(RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank),
                           MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     models, initial = [], {}
-    build = train_module.build_world_model
+    build = training_setup.build_world_model
 
     def capture(*args, **kwargs):
         models.append(build(*args, **kwargs))
         initial.update({k: v.clone() for k, v in models[-1].state_dict().items()})
         return models[-1]
 
-    train_module.build_world_model = capture
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose("train", overrides=[f"data={data}", f"out={out}", f"batch_size={batch_size}", *COMMON])
-    train_module.run(cfg)
+    training_setup.build_world_model = capture
+    try:
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+            cfg = compose("train", overrides=[f"data={data}", f"out={out}", f"batch_size={batch_size}", *COMMON])
+        train_module.run(cfg)
+    finally:  # the single-process run happens in the pytest process: leave the module as it was
+        training_setup.build_world_model = build
     torch.save({"initial": initial, "final": models[-1].state_dict()}, out / f"rank{rank}.pt")
 
 

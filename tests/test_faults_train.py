@@ -1,6 +1,8 @@
-"""Fault matrix, training: repeated kill -9 at random times and a full disk while a checkpoint is
-written (the rerun must reach exactly the uninterrupted run's weights), and resuming a run with a
-dataset of another env.
+"""Fault matrix, training: kill -9, a full disk, a failing evaluation, a dataset of another env.
+
+Repeated kill -9 at random times and a full disk while a checkpoint is written (the rerun must reach
+exactly the uninterrupted run's weights), a final evaluation that fails (the final checkpoint is
+already on disk), and resuming a run with a dataset of another env.
 
 Covered elsewhere (test_train.py): kill -9 while a checkpoint temp file is half written, exact
 resume after an interrupt, NaN loss, exploding embeddings, resume with another model config.
@@ -21,6 +23,7 @@ import worldjepa.checkpoint
 from worldjepa.atomic import is_temp_file
 from worldjepa.checkpoint import load_checkpoint
 from worldjepa.data import collect
+from worldjepa.training import validation
 from worldjepa.training.train import run
 
 STEPS = 40
@@ -98,6 +101,33 @@ def test_checkpoints_are_written_atomically(fault_dataset, tmp_path, atomic_spy)
     run(train_cfg(fault_dataset, out, "steps=2"))
     atomic_spy.assert_atomic(out / "last.pt")
     atomic_spy.assert_atomic(out / "metrics.json")
+
+
+def test_a_failing_final_evaluation_keeps_the_final_checkpoint_and_a_rerun_evaluates_it(
+    fault_dataset, tmp_path, monkeypatch, caplog
+):
+    real_evaluate, calls = validation.evaluate, []
+
+    def fails_at_the_end(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # eval_every=3 of 6 steps: the second evaluation is the final one
+            raise RuntimeError("evaluation broke")
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(validation, "evaluate", fails_at_the_end)
+    out = tmp_path / "run"
+    cfg = train_cfg(fault_dataset, out, "steps=6", "eval_every=3", "ckpt_every=4")
+    with caplog.at_level("ERROR"), pytest.raises(RuntimeError, match="evaluation broke"):
+        run(cfg)
+    assert load_checkpoint(out / "last.pt")["training_state"]["step"] == 6  # the final weights are kept
+    assert "evaluation after step 6 failed" in caplog.text and "holds step 6: rerun the same command" in caplog.text
+    assert not (out / "metrics.json").exists()
+
+    # The rerun trains no step and writes no checkpoint: it evaluates the saved weights and writes metrics.json.
+    stamp = (out / "last.pt").stat().st_mtime_ns
+    result = run(cfg)
+    assert len(calls) == 3 and result["step"] == 6 and result["val"]["windows"] >= 1
+    assert (out / "last.pt").stat().st_mtime_ns == stamp and (out / "metrics.json").exists()
 
 
 def test_resuming_a_run_with_a_dataset_of_another_env_is_refused(fault_dataset, tmp_path):

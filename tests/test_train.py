@@ -1,4 +1,4 @@
-"""Tests for `worldjepa train`: learning, outputs, exact resume, divergence guards, collapse, CLI, schedules."""
+"""Tests for `worldjepa train`: learning, outputs, exact resume, divergence guards, collapse, options, CLI."""
 
 from __future__ import annotations
 
@@ -15,16 +15,16 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from worldjepa.training import train as train_module
 from worldjepa.atomic import is_temp_file
 from worldjepa.checkpoint import CheckpointError, load_checkpoint
 from worldjepa.cli import CONFIG_DIR
 from worldjepa.data import WindowDataset, split_episodes
 from worldjepa.data.collector import collect
 from worldjepa.models import CollapseError, JEPAWorldModel, load_world_model
-from worldjepa.training.train import TrainingDivergedError, run
-from worldjepa.training.sampling import StepBatchSampler, step_batch
-from worldjepa.training.schedules import ema_momentum, learning_rate
+from worldjepa.training import setup as training_setup
+from worldjepa.training.guards import TrainingDivergedError
+from worldjepa.training.train import run
+from worldjepa.training.sampling import step_batch
 from conftest import sigkill_when
 
 WORLDJEPA = Path(sys.executable).parent / "worldjepa"
@@ -98,6 +98,7 @@ def test_training_learns_and_writes_checkpoint_and_metrics(dataset, tmp_path, mo
     assert meta["env_id"] == "worldjepa/TwoRoom-v0" and meta["train_horizon"] == 3 and meta["frameskip"] == 2
     assert meta["config"]["data"] == str(dataset) and meta["dataset"]["image_size"] == 32
     model = load_world_model(tmp_path / "run" / "last.pt")
+    assert model.meta.dataset["path"] == str(dataset) and model.meta.env_id == meta["env_id"]
     assert model.history == 3 and model.embed_dim == meta["config"]["model"]["encoder"]["embed_dim"]
 
     # Rerunning a finished run resumes at the end: no step is repeated and the figures are returned as they were.
@@ -109,7 +110,7 @@ def test_resume_reaches_the_same_state_as_an_uninterrupted_run(dataset, tmp_path
     # eval_every=4 checks that evaluating mid-run (which the interrupted run also does) changes nothing.
     common = ["steps=12", "ckpt_every=6", "eval_every=4", "log_every=3"]
     captured: list[JEPAWorldModel] = []
-    monkeypatch.setattr(train_module, "build_world_model", _capturing(train_module.build_world_model, captured))
+    monkeypatch.setattr(training_setup, "build_world_model", _capturing(training_setup.build_world_model, captured))
     run(make_cfg(dataset, tmp_path / "straight", *common))
     straight = all_tensors(captured[-1])
 
@@ -266,33 +267,6 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except FileNotFoundError:  # renamed into place between glob and stat
         return 0
-
-
-def test_lr_schedule_warms_up_then_decays_to_the_floor():
-    kw = {"lr": 1e-3, "warmup_steps": 10, "total_steps": 110, "min_lr_ratio": 0.1}
-    lrs = [learning_rate(s, **kw) for s in range(110)]
-    assert lrs[0] == pytest.approx(1e-4) and lrs[9] == pytest.approx(1e-3)
-    assert all(a >= b for a, b in zip(lrs[9:], lrs[10:]))
-    assert lrs[-1] == pytest.approx(1e-4, rel=1e-3)
-
-
-@pytest.mark.parametrize("schedule", ["cosine", "linear"])
-def test_ema_momentum_goes_from_start_to_end(schedule):
-    values = [ema_momentum(s, start=0.99, end=1.0, total_steps=50, schedule=schedule) for s in range(50)]
-    assert values[0] == pytest.approx(0.99) and values[-1] == pytest.approx(1.0)
-    assert all(a <= b for a, b in zip(values, values[1:]))
-    with pytest.raises(ValueError, match="ema.schedule='step' is unknown"):
-        ema_momentum(0, start=0.99, end=1.0, total_steps=50, schedule="step")
-
-
-def test_step_batches_are_reproducible_and_shard_across_ranks():
-    kw = {"num_items": 1000, "batch_size": 16, "seed": 3}
-    assert step_batch(7, **kw) == step_batch(7, **kw) != step_batch(8, **kw)
-    shards = [step_batch(7, **kw, rank=r, world_size=2) for r in range(2)]
-    assert not set(shards[0]) & set(shards[1]) and len(set(shards[0] + shards[1])) == 32
-    # A sampler started mid-run yields exactly the tail of the full run's batches.
-    full = list(StepBatchSampler(1000, 16, seed=3, start_step=0, end_step=10))
-    assert list(StepBatchSampler(1000, 16, seed=3, start_step=4, end_step=10)) == full[4:]
 
 
 def test_few_steps_on_two_room_predict_one_step_far_better_than_copying(tmp_path):
