@@ -1,4 +1,4 @@
-"""worldjepa.envs: goal-conditioned pixel MuJoCo tasks registered with gymnasium, plus `make`."""
+"""worldjepa.envs: goal-conditioned pixel MuJoCo tasks (and any gymnasium MuJoCo env, wrapped) registered with gymnasium."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from typing import Any  # noqa: E402
 import gymnasium  # noqa: E402
 
 from worldjepa.envs.base import MujocoGoalEnv  # noqa: E402
+from worldjepa.envs.gym_factory import GYM_GOAL_ID, make_gym_goal_env  # noqa: E402
 from worldjepa.envs.gym_wrapper import GymGoalWrapper  # noqa: E402
 from worldjepa.envs.push import PushEnv  # noqa: E402
 from worldjepa.envs.reacher import ReacherEnv  # noqa: E402
@@ -32,13 +33,12 @@ TASKS: dict[str, tuple[str, type[MujocoGoalEnv]]] = {
 
 
 def _register() -> None:
-    for env_id, cls in TASKS.values():
+    entry_points = {env_id: f"{cls.__module__}:{cls.__name__}" for env_id, cls in TASKS.values()}
+    # Any gymnasium MuJoCo env as a task: gymnasium.make(GYM_GOAL_ID, gym_id="Pusher-v5", ...).
+    entry_points[GYM_GOAL_ID] = f"{make_gym_goal_env.__module__}:{make_gym_goal_env.__name__}"
+    for env_id, entry_point in entry_points.items():
         if env_id not in gymnasium.registry:
-            gymnasium.register(
-                id=env_id,
-                entry_point=f"{cls.__module__}:{cls.__name__}",
-                max_episode_steps=DEFAULT_MAX_EPISODE_STEPS,
-            )
+            gymnasium.register(id=env_id, entry_point=entry_point, max_episode_steps=DEFAULT_MAX_EPISODE_STEPS)
 
 
 def resolve_id(name_or_id: str) -> str:
@@ -64,6 +64,7 @@ _register()
 
 __all__ = [
     "DEFAULT_MAX_EPISODE_STEPS",
+    "GYM_GOAL_ID",
     "TASKS",
     "GymGoalWrapper",
     "MujocoGoalEnv",
@@ -71,5 +72,6 @@ __all__ = [
     "ReacherEnv",
     "TwoRoomEnv",
     "make",
+    "make_gym_goal_env",
     "resolve_id",
 ]

@@ -15,11 +15,6 @@ from worldjepa.envs.goal_api import GoalStateMixin
 from worldjepa.envs.rendering import make_renderer
 from worldjepa.envs.validation import check_actions
 
-# Goals closer than this many success thresholds to the start are resampled, so that an
-# episode never starts already solved.
-_MIN_GOAL_DISTANCE_IN_THRESHOLDS = 2.0
-_MAX_GOAL_TRIES = 1000
-
 
 class MujocoGoalEnv(GoalStateMixin, gymnasium.Env):
     """Goal-reaching MuJoCo task seen through a fixed top-down camera.
@@ -169,14 +164,6 @@ class MujocoGoalEnv(GoalStateMixin, gymnasium.Env):
     # ----------------------------------------------------------------- helpers
     def _obs(self) -> dict[str, np.ndarray]:
         return {"pixels": self.render(), "proprio": self.proprio()}
-
-    def _sample_far_goal(self, start: np.ndarray) -> np.ndarray:
-        min_distance = _MIN_GOAL_DISTANCE_IN_THRESHOLDS * self.success_threshold
-        for _ in range(_MAX_GOAL_TRIES):
-            goal = self.sample_goal(self.np_random, start)
-            if self.task_distance(start, goal) >= min_distance:
-                return goal
-        raise RuntimeError(f"{self.env_id}: no goal at least {min_distance} from the start in {_MAX_GOAL_TRIES} tries")
 
 
 def _asset_path(name: str) -> str:

@@ -11,14 +11,22 @@ from worldjepa.envs.simulation import simulate_states
 from worldjepa.envs.validation import check_state
 
 RESET_OPTION_KEYS = frozenset({"start_state", "goal_state"})
+# Goals closer than this many success thresholds to the start are resampled, so that an episode
+# never starts already solved (worldjepa's evaluation applies the same rule to dataset goals).
+MIN_GOAL_DISTANCE_IN_THRESHOLDS = 2.0
+MAX_GOAL_TRIES = 1000
 
 
 class GoalStateMixin:
     """Goal handling on top of `model`, `data`, `set_state`, `render` and `task_distance`.
 
-    The host class provides those plus `env_id`, `state_dim`, `action_repeat` and
-    `success_threshold`, and sets `goal_state`, `goal_pixels` and `_rollout_data` to None.
+    The host class provides those plus `env_id`, `state_dim`, `action_repeat`,
+    `success_threshold`, `np_random` (gymnasium.Env's) and `sample_goal`, and sets `goal_state`,
+    `goal_pixels` and `_rollout_data` to None.
     """
+
+    #: Said when no sampled goal lies far enough from the start: how to make goals move further.
+    goal_advice: str = "the goal sampler never moves the task far enough from the start"
 
     model: mujoco.MjModel
     data: mujoco.MjData
@@ -38,6 +46,10 @@ class GoalStateMixin:
 
     def task_distance(self, states: np.ndarray, goal_state: np.ndarray) -> np.ndarray:
         """Vectorised task metric: `states[..., state_dim]` -> distances `[...]` to `goal_state`."""
+        raise NotImplementedError
+
+    def sample_goal(self, rng: np.random.Generator, start_state: np.ndarray) -> np.ndarray:
+        """A candidate goal state for an episode starting at `start_state` (provided by the host class)."""
         raise NotImplementedError
 
     def get_state(self) -> np.ndarray:
@@ -70,6 +82,17 @@ class GoalStateMixin:
         if self._rollout_data is None:
             self._rollout_data = mujoco.MjData(self.model)
         return simulate_states(self.model, self._rollout_data, state, actions, self.action_repeat, self.env_id)
+
+    def _sample_far_goal(self, start: np.ndarray) -> np.ndarray:
+        """A `sample_goal` draw at least MIN_GOAL_DISTANCE_IN_THRESHOLDS success thresholds from `start`."""
+        min_distance = MIN_GOAL_DISTANCE_IN_THRESHOLDS * self.success_threshold
+        for _ in range(MAX_GOAL_TRIES):
+            goal = self.sample_goal(self.np_random, start)
+            if self.task_distance(start, goal) >= min_distance:
+                return goal
+        raise ValueError(
+            f"{self.env_id}: no goal at least {min_distance} from the start in {MAX_GOAL_TRIES} tries: {self.goal_advice}"
+        )
 
     def _check_state(self, state: np.ndarray, name: str = "state") -> np.ndarray:
         return check_state(state, self.state_dim, self.env_id, name)

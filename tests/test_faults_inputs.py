@@ -35,7 +35,7 @@ CASES: dict[str, tuple[list[str], str]] = {
     "collect_negative_episodes": (["collect", "episodes=-3"], r"episodes=-3 must be a positive integer"),
     "collect_zero_workers": (["collect", "workers=0"], r"workers=0 must be a positive integer"),
     "collect_unknown_env": (["collect", "env=three_room"],
-                            r"unknown env 'three_room': valid choices are push, reacher, two_room"),
+                            r"unknown env 'three_room': valid choices are gym_pusher, gym_swimmer, push, reacher, two_room"),
     "collect_unknown_policy": (["collect", "policy=brownian"],
                                r"unknown policy 'brownian': valid choices are correlated, mixture, random, waypoint"),
     "collect_misspelt_key": (["collect", "episods=3"], r"unknown key 'episods': check its spelling.*--help"),
