@@ -121,3 +121,10 @@ def test_env_id_is_the_id_it_was_made_under():
     assert GymGoalWrapper(inner).env_id == "Swimmer-v5"  # wrapped by hand: the inner id is all there is
     assert make_env(GYM_GOAL_ID, {"gym_id": "Swimmer-v5"}).unwrapped.env_id == GYM_GOAL_ID
 
+
+def test_replacing_a_configs_id_keeps_only_the_keys_the_user_changed():
+    # `worldjepa collect env.id=...` composes over the default env block, whose kwargs describe TwoRoom.
+    two_room = resolve_env_config("two_room")
+    kwargs = {**two_room["kwargs"], "image_size": 32, "gym_id": "Swimmer-v5"}
+    cfg = resolve_env_config({**two_room, "id": GYM_GOAL_ID, "kwargs": kwargs})
+    assert cfg == {"name": "GymGoal-v0", "id": GYM_GOAL_ID, "kwargs": {"image_size": 32, "gym_id": "Swimmer-v5"}}

@@ -12,16 +12,22 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.envs.registration import EnvSpec
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 import worldjepa
+# make_env and resolve_env_config are imported from here by plan, train and the benchmarks.
+from worldjepa.data.env_config import (
+    adopt_spec, config_dir, interactive_main, make_env, resolve_env_config, to_dict, worker_spec,
+)
 from worldjepa.data.format import clean_temp_dirs, create_or_check_meta, list_episodes, write_episode
 from worldjepa.data.policies import Policy, check_policy_config, make_policy
 from worldjepa.errors import check_positive_int
@@ -34,48 +40,12 @@ _POLICY_STREAM = 0x5EED
 _ONE_THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "LP_NUM_THREADS")
 
 
-def _config_dir() -> Path:
-    import worldjepa.configs
-
-    return Path(worldjepa.configs.__file__).parent
-
-
-def _registered_env_ids() -> list[str]:
-    import worldjepa.envs  # noqa: F401  (registers the worldjepa/* ids)
-
-    return sorted(env_id for env_id in gym.registry if env_id.startswith("worldjepa/"))
-
-
-def _to_dict(cfg: Mapping[str, Any]) -> dict:
-    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
-
-
-def resolve_env_config(env: str | Mapping[str, Any]) -> dict:
-    """An env config ``{name, id, kwargs}`` from a mapping, a config name (``two_room``) or a gym id."""
-    names = sorted(p.stem for p in (_config_dir() / "env").glob("*.yaml"))
-    ids = _registered_env_ids()
-    if isinstance(env, str):
-        if env in names:
-            env = _to_dict(OmegaConf.load(_config_dir() / "env" / f"{env}.yaml"))
-        else:
-            env = {"name": env.split("/")[-1], "id": env, "kwargs": {}}
-    env = _to_dict(env)
-    if env.get("id") not in gym.registry:
-        raise ValueError(
-            f"unknown env {env.get('id')!r}; valid env configs: {', '.join(names) or '(none)'} "
-            f"(e.g. env={names[0] if names else 'two_room'}); registered ids: {', '.join(ids) or '(none)'}"
-        )
-    env.setdefault("kwargs", {})
-    env["kwargs"] = dict(env["kwargs"] or {})
-    return env
-
-
 def resolve_policy_config(policy: str | Mapping[str, Any]) -> dict:
     """A policy config ``{name, **params}`` from a mapping or a name (its ``configs/policy`` defaults)."""
     if isinstance(policy, str):
-        path = _config_dir() / "policy" / f"{policy}.yaml"
-        policy = _to_dict(OmegaConf.load(path)) if path.exists() else {"name": policy}
-    policy = _to_dict(policy)
+        path = config_dir() / "policy" / f"{policy}.yaml"
+        policy = to_dict(OmegaConf.load(path)) if path.exists() else {"name": policy}
+    policy = to_dict(policy)
     check_policy_config(policy)
     return policy
 
@@ -107,15 +77,10 @@ def rollout_episode(env: gym.Env, policy: Policy, seed: int) -> dict[str, np.nda
     }
 
 
-def make_env(env_id: str, kwargs: Mapping[str, Any]) -> gym.Env:
-    """``gymnasium.make`` after registering the worldjepa tasks."""
-    import worldjepa.envs  # noqa: F401
-
-    return gym.make(env_id, **kwargs)
-
-
 def probe_env(env_cfg: Mapping[str, Any], policy_cfg: Mapping[str, Any], seed: int) -> dict:
     """Build the env once to read the shapes the meta records, and check the policy can drive it."""
+    from worldjepa.envs import GYM_GOAL_ID
+
     env = make_env(env_cfg["id"], env_cfg["kwargs"])
     try:
         if env.spec is None or env.spec.max_episode_steps is None:
@@ -124,7 +89,8 @@ def probe_env(env_cfg: Mapping[str, Any], policy_cfg: Mapping[str, Any], seed: i
         if not isinstance(obs, Mapping) or not {"pixels", "proprio"} <= set(obs) or "state" not in info:
             raise ValueError(
                 f"{env_cfg['id']} does not follow the worldjepa env contract (Dict obs with pixels and "
-                "proprio, info['state']): wrap it with worldjepa.envs first"
+                "proprio, info['state']): wrap it with worldjepa.envs.GymGoalWrapper, e.g. "
+                f"env.id={GYM_GOAL_ID} env.kwargs.gym_id={env_cfg['id']} (configs/env/gym_*.yaml show the options)"
             )
         make_policy(policy_cfg).reset(env, _policy_rng(seed))
         task = env.unwrapped
@@ -146,7 +112,7 @@ def probe_env(env_cfg: Mapping[str, Any], policy_cfg: Mapping[str, Any], seed: i
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(env_id: str, kwargs: Mapping[str, Any], policy_cfg: Mapping[str, Any]) -> None:
+def _init_worker(env_id: str, kwargs: Mapping[str, Any], policy_cfg: Mapping[str, Any], spec: EnvSpec | None) -> None:
     # The parent owns Ctrl-C: it terminates the pool, rather than every worker printing a traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for var in _ONE_THREAD_ENV:
@@ -154,6 +120,7 @@ def _init_worker(env_id: str, kwargs: Mapping[str, Any], policy_cfg: Mapping[str
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)
     try:
+        adopt_spec(spec)  # a registration the parent made at a prompt, which this process never ran
         _WORKER["env"] = make_env(env_id, kwargs)
         _WORKER["policy"] = make_policy(policy_cfg)
     except Exception as err:  # a raising initializer makes multiprocessing.Pool respawn forever
@@ -167,21 +134,46 @@ def _worker_episode(index_seed: tuple[int, int]) -> tuple[int, dict[str, np.ndar
     return index, rollout_episode(_WORKER["env"], _WORKER["policy"], seed)
 
 
+@contextmanager
+def _main_left_behind() -> Iterator[None]:
+    """Start workers without re-running an interactive ``__main__`` in them.
+
+    multiprocessing re-runs ``__main__`` from its file in every worker it starts; ``python -`` names
+    that file ``<stdin>``, which no worker can read, and the pool would respawn crashing workers
+    forever. Workers need nothing from an interactive ``__main__`` (`worker_spec` refuses envs defined there).
+    """
+    main = sys.modules["__main__"]
+    path = getattr(main, "__file__", None)
+    if path is None or not interactive_main():
+        yield
+        return
+    del main.__file__
+    try:
+        yield
+    finally:
+        main.__file__ = path
+
+
 def _start_method() -> str:
     # Never fork: a GL context inherited through fork hangs the child (see NOTES.md).
     return "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
 
 
 def _collect_missing(
-    out: Path, todo: list[int], seed: int, env_cfg: dict, policy_cfg: dict, workers: int, progress: bool
+    out: Path, todo: list[int], seed: int, env_cfg: dict, policy_cfg: dict, workers: int, progress: bool,
+    spec: EnvSpec | None = None,
 ) -> dict:
-    """Run episodes ``todo`` in a worker pool and write each one as it arrives, in any order."""
+    """Run episodes ``todo`` in a worker pool and write each one as it arrives, in any order.
+
+    ``spec`` is the parent's registration of the env (`worker_spec`), which workers repeat where they lack it.
+    """
     written = frames = 0
     write_seconds = 0.0
     started = time.perf_counter()
-    pool = mp.get_context(_start_method()).Pool(
-        min(workers, len(todo)), _init_worker, (env_cfg["id"], env_cfg["kwargs"], policy_cfg)
-    )
+    with _main_left_behind():
+        pool = mp.get_context(_start_method()).Pool(
+            min(workers, len(todo)), _init_worker, (env_cfg["id"], env_cfg["kwargs"], policy_cfg, spec)
+        )
     bar = tqdm(total=len(todo), unit="ep", desc=f"collect {out}", disable=not progress)
     try:
         for index, arrays in pool.imap_unordered(_worker_episode, [(i, seed + i) for i in todo]):
@@ -231,6 +223,7 @@ def collect(
         raise ValueError(f"seed={seed!r} must be an integer")
     env_cfg = resolve_env_config(env)
     policy_cfg = resolve_policy_config(policy)
+    spec = worker_spec(env_cfg["id"])  # before any work: an env the workers could not build fails here
     # The env config's own time limit (configs/env/*.yaml `max_episode_steps`) unless overridden.
     steps = episode_steps if episode_steps is not None else env_cfg.get("max_episode_steps")
     if steps is not None:
@@ -244,7 +237,7 @@ def collect(
     done = set(list_episodes(out))
     todo = [i for i in range(episodes) if i not in done]
     started = time.perf_counter()
-    counts = _collect_missing(out, todo, seed, env_cfg, policy_cfg, workers, progress) if todo else {}
+    counts = _collect_missing(out, todo, seed, env_cfg, policy_cfg, workers, progress, spec) if todo else {}
     seconds = time.perf_counter() - started
     frames = counts.get("frames", 0)
     summary = {
