@@ -55,7 +55,7 @@ def default_model():
 def time_replans(model, batch: int, repeats: int, device: torch.device, samples: int, iterations: int,
                  elites: int, horizon: int) -> dict:
     """Wall time of one replan as evaluate runs it: encode context + goal frames, then one CEM solve."""
-    size, k = model.meta["image_size"], model.history
+    size, k = model.meta.image_size, model.history
     planner = CEM(horizon, model.frameskip * model.action_dim, samples=samples, iterations=iterations,
                   elites=elites, device=device)
     rng = np.random.default_rng(0)
@@ -118,13 +118,13 @@ def main() -> None:
     parser.add_argument("--horizon", type=int, default=5)
     args = parser.parse_args()
 
-    from worldjepa.models import WorldModel
+    from worldjepa.models import load_world_model
     from worldjepa.training.device import select_device
 
     device = select_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
-    model = WorldModel.load(args.checkpoint, map_location=device) if args.checkpoint else default_model().to(device)
+    model = load_world_model(args.checkpoint, map_location=device) if args.checkpoint else default_model().to(device)
     model.eval().requires_grad_(False)
     cem = {"samples": args.samples, "iterations": args.iterations, "elites": args.elites, "horizon": args.horizon}
     load_before = os.getloadavg()[0]  # other processes on a 2-core machine slow torch 3-30x (NOTES)
@@ -134,9 +134,9 @@ def main() -> None:
     report = {
         "benchmark": "latent CEM replan time",
         "cem": cem,
-        "model": {"checkpoint": args.checkpoint, "config": model.meta["config"].get("model", model.meta["config"]),
+        "model": {"checkpoint": args.checkpoint, "config": model.meta.config.get("model", model.meta.config),
                   "parameters": sum(p.numel() for p in model.parameters()), "history": model.history,
-                  "frameskip": model.frameskip, "image_size": model.meta["image_size"]},
+                  "frameskip": model.frameskip, "image_size": model.meta.image_size},
         "machine": {"device": str(device), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
                     "load_average_1min": {"before": load_before, "after": os.getloadavg()[0]},
                     "cpu_count": os.cpu_count(), "processor": platform.processor() or platform.machine()},

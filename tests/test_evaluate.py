@@ -50,7 +50,7 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     with torch.no_grad():  # the predictor's zero-initialised output layer would make every action cost the same
         for param in model.predictor.parameters():
             param.normal_(0.0, 0.2)
-    model.meta.update(env_id=TWO_ROOM, train_horizon=3)
+    model.meta.env_id, model.meta.train_horizon = TWO_ROOM, 3
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
     model.save(path)
     return path
@@ -100,9 +100,9 @@ def test_oracle_cost_matches_stepping_the_env():
 
 
 def test_latent_cost_batches_and_differentiates(tiny_checkpoint):
-    from worldjepa.models import WorldModel
+    from worldjepa.models import load_world_model
 
-    model = WorldModel.load(tiny_checkpoint)
+    model = load_world_model(tiny_checkpoint)
     z_hist, z_goal = torch.randn(3, 2, 16), torch.randn(3, 16)
     calls = []
     rollout = model.rollout

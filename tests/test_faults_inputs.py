@@ -73,7 +73,8 @@ CASES: dict[str, tuple[list[str], str]] = {
     "plan_other_image_size": ([*PLAN_WITH_MODEL, "env.kwargs.image_size=64"],
                               r"32px frames but env renders 64px.*image_size=32"),
     "plan_dataset_of_other_env": (
-        ["plan", "planner=oracle", "env=reacher", "protocol.dataset={data}", "progress=false", "videos=0"],
+        ["plan", "planner=oracle", "env=reacher", "protocol.goal_source=dataset", "protocol.dataset={data}", "progress=false",
+         "videos=0"],
         r"collected on worldjepa/TwoRoom-v0.*evaluation env is worldjepa/Reacher-v0.*same env",
     ),
     "plan_truncated_checkpoint": (["plan", "checkpoint={truncated_pt}", *PLAN],

@@ -120,8 +120,8 @@ def test_non_finite_warm_start_is_a_clear_error_for_every_solver(name, bad):
 
 def test_checkpoint_with_non_finite_weights_is_refused(tmp_path, fault_checkpoint):
     ckpt = load_checkpoint(fault_checkpoint)
-    name = next(k for k in ckpt["model"] if k.startswith("predictor."))
-    ckpt["model"][name].view(-1)[0] = math.nan
+    name = next(k for k in ckpt["state_dict"] if k.startswith("predictor."))
+    ckpt["state_dict"][name].view(-1)[0] = math.nan
     torch.save(ckpt, tmp_path / "nan.pt")
     with pytest.raises(CheckpointError, match=r"non-finite.*predictor\..*retrain|NaN"):
         run(plan_cfg(tmp_path / "eval", "planner=cem", f"checkpoint={tmp_path / 'nan.pt'}", "horizon=2",

@@ -88,7 +88,7 @@ def plot_landscapes(landscapes: Sequence[Landscape], path: str | Path, title: st
 def landscapes(*, checkpoint: str, env: Any, out: str | Path, goals: int, seed: int, resolution: int, metric: str,
                device: str) -> dict:
     """Landscapes for `goals` env-sampled goals; writes out/landscape.png and out/landscape.json."""
-    from worldjepa.checkpoint import check_compatible
+    from worldjepa.models.meta import check_compatible
     from worldjepa.training.device import select_device
 
     if goals < 1:
@@ -96,7 +96,7 @@ def landscapes(*, checkpoint: str, env: Any, out: str | Path, goals: int, seed: 
     torch_device = select_device(device)
     model, _ = load_model(checkpoint, torch_device)
     env_cfg = resolve_env_config(env)
-    env_cfg["kwargs"].setdefault("image_size", model.meta["image_size"])
+    env_cfg["kwargs"].setdefault("image_size", model.meta.image_size)
     gym_env = make_env(env_cfg["id"], env_cfg["kwargs"])
     try:
         sim = gym_env.unwrapped

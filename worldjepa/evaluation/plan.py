@@ -28,7 +28,7 @@ from worldjepa.evaluation.results import EvalResults
 from worldjepa.evaluation.setup import PlanSetup, resolve, subgoal_graph, training_dataset
 from worldjepa.evaluation.tasks import PROTOCOL_VERSION, check_protocol, make_tasks
 from worldjepa.planning.costs import check_cost_options
-from worldjepa.planning.loading import file_sha256
+from worldjepa.checkpoint import file_sha256
 
 
 def _read_traces(path: Path) -> dict[tuple[int, int], dict]:

@@ -87,7 +87,7 @@ def resolve(env: Mapping[str, Any], planner: Mapping[str, Any], checkpoint: str 
 
     `hold=True` searches one action per plan step, held for its `frameskip` env steps.
     """
-    from worldjepa.checkpoint import check_compatible
+    from worldjepa.models.meta import check_compatible
     from worldjepa.training.device import select_device
 
     planner_cfg = dict(planner)
@@ -128,7 +128,7 @@ def resolve(env: Mapping[str, Any], planner: Mapping[str, Any], checkpoint: str 
             "(frameskip=5 horizon=8) or in the planner config"
         )
     if model is not None:
-        check_horizon(horizon, model.meta["train_horizon"])
+        check_horizon(horizon, model.meta.train_horizon)
     solver = planner_cfg.get("solver", name) if name == "oracle" else name
     if name == "oracle" and solver == "gradient":
         raise ValueError("planner=oracle needs a sampling solver (cem, mppi or random): the simulator is not differentiable")
@@ -159,7 +159,7 @@ def _policy(path: str | None, planner: str, model: WorldModel | None, checkpoint
 
 def training_dataset(s: PlanSetup) -> str:
     """protocol.dataset=null: the dataset the checkpoint was trained on (its meta records the path)."""
-    path = ((s.model.meta["dataset"] or {}) if s.model is not None else {}).get("path")
+    path = ((s.model.meta.dataset or {}) if s.model is not None else {}).get("path")
     if not path or not Path(path).is_dir():
         found = f"the checkpoint's training dataset {path} does not exist here" if path else "there is no checkpoint dataset to default to"
         raise ValueError(

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import torch
 
+from worldjepa.checkpoint import file_sha256
 from worldjepa.models.goal_policy import GoalPolicy
-from worldjepa.models.world_model import WorldModel
+from worldjepa.models.build import load_world_model
+from worldjepa.models.world_model import JEPAWorldModel
 
 
-def file_sha256(path: str | Path) -> str:
-    """Short (16 hex digits) sha256 of a file: ties results and policies to the exact checkpoint."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()[:16]
-
-
-def load_model(checkpoint: str | Path, device: torch.device) -> tuple[WorldModel, str]:
+def load_model(checkpoint: str | Path, device: torch.device) -> tuple[JEPAWorldModel, str]:
     """(world model in eval mode without grads, short sha256 of the file) from a `worldjepa train` checkpoint."""
     path = Path(checkpoint)
     if path.is_dir():
@@ -29,7 +21,7 @@ def load_model(checkpoint: str | Path, device: torch.device) -> tuple[WorldModel
         raise FileNotFoundError(
             f"checkpoint {path} does not exist: pass the last.pt written by `worldjepa train out=...`"
         )
-    model = WorldModel.load(path, map_location=device).eval().requires_grad_(False)
+    model = load_world_model(path, map_location=device).eval().requires_grad_(False)
     return model, file_sha256(path)
 
 
