@@ -12,6 +12,7 @@ from worldjepa.checkpoint import CheckpointError, file_sha256, load_checkpoint, 
 from worldjepa.data.batch import Batch
 from worldjepa.models import JEPAWorldModel, ModelMeta, build_world_model, check_compatible, load_world_model
 from worldjepa.models.goal_policy import GoalPolicy
+from worldjepa.models.goal_value import GoalValue
 
 KWARGS = dict(image_size=32, action_dim=2, frameskip=1, history=2)
 
@@ -104,8 +105,11 @@ def test_a_file_of_the_other_kind_is_refused_by_name(tmp_path):
         GoalPolicy.load(tmp_path / "last.pt")
     with pytest.raises(FileNotFoundError, match=r"prior=.*missing\.pt does not exist.*worldjepa imitate"):
         GoalPolicy.load(tmp_path / "missing.pt")
-    with pytest.raises(ValueError, match="kind='value' is unknown"):
-        save_checkpoint(tmp_path / "v.pt", kind="value", meta={}, state_dict={})  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="kind='reward' is unknown"):
+        save_checkpoint(tmp_path / "v.pt", kind="reward", meta={}, state_dict={})  # type: ignore[arg-type]
+    with pytest.raises(CheckpointError, match=r"cost\.value=.*policy\.pt .*is a policy checkpoint, not a goal value.*"
+                                              r"rerun `worldjepa value`"):
+        GoalValue.load(tmp_path / "policy.pt")
 
 
 def test_save_overwrites_atomically_and_refuses_unloadable_state(tmp_path):

@@ -8,7 +8,10 @@ import torch
 
 from worldjepa.models.goal_value import GoalValue
 from worldjepa.planning.costs import LatentCost
-from worldjepa.training.value import HindsightTransitions, ValueSettings, fit_value
+from worldjepa.evaluation.plan import evaluate
+from worldjepa.training.value import HindsightTransitions, ValueSettings, fit_goal_value, fit_value
+
+from conftest import FAULT_ENV, assert_results_match_episodes
 
 POSITIONS = 12
 
@@ -72,3 +75,22 @@ def test_value_cost_scores_predicted_embeddings_in_steps(chain):
 def test_goal_value_rejects_a_discount_outside_0_1():
     with pytest.raises(ValueError, match="gamma=1.0"):
         GoalValue(8, gamma=1.0)
+
+
+def test_value_command_fits_skips_a_refit_and_plans_through_the_cli_config(fault_checkpoint, tmp_path, capsys):
+    tiny = {"steps": 40, "batch_size": 64, "hidden": 16, "depth": 1}
+    summary = fit_goal_value(checkpoint=str(fault_checkpoint), data=None, out=tmp_path / "value", seed=0, device="cpu",
+                             progress=False, **tiny)
+    assert (tmp_path / "value" / "value.pt").is_file() and summary["settings"]["steps"] == 40
+    assert set(summary) >= {"spearman_value", "spearman_l2", "train_loss", "checkpoint_sha256"}
+    again = fit_goal_value(checkpoint=str(fault_checkpoint), data=None, out=tmp_path / "value", seed=0, device="cpu",
+                           progress=False, **tiny)
+    assert again == summary and "already fit" in capsys.readouterr().out
+    cem = {"name": "cem", "horizon": 2, "samples": 8, "iterations": 2, "elites": 2}
+    plan = {"env": FAULT_ENV, "planner": cem, "checkpoint": str(fault_checkpoint), "episodes": 2, "batch": 2, "videos": 0,
+            "budget": 4, "device": "cpu", "progress": False}
+    results = evaluate(**plan, cost={"metric": "value", "value": str(tmp_path / "value" / "value.pt")}, out=tmp_path / "eval")
+    assert_results_match_episodes(tmp_path / "eval", episodes=2)
+    assert results.config["value_sha256"] and results.config["cost"]["metric"] == "value"
+    with pytest.raises(ValueError, match="pass cost.value=PATH"):
+        evaluate(**plan, cost={"metric": "value"}, out=tmp_path / "e2")

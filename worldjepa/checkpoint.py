@@ -22,11 +22,12 @@ from worldjepa.atomic import atomic_path
 FORMAT = "worldjepa-checkpoint"
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
-Kind = Literal["world_model", "policy"]
+Kind = Literal["world_model", "policy", "value"]
 # Each kind's name in messages, the file it is usually saved as, and the command that writes it.
 KINDS: dict[str, tuple[str, str, str]] = {
     "world_model": ("world model", "last.pt", "worldjepa train"),
     "policy": ("policy", "policy.pt", "worldjepa imitate"),
+    "value": ("goal value", "value.pt", "worldjepa value"),
 }
 
 

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "inspect": ("inspect", "worldjepa.data.inspect:run", "summarise a dataset and write a contact sheet"),
     "train": ("train", "worldjepa.training.train:run", "train a JEPA world model on a dataset"),
     "imitate": ("imitate", "worldjepa.training.imitate:run", "fit a goal-conditioned policy on a world model's embeddings"),
+    "value": ("value", "worldjepa.training.value:run", "fit a goal-conditioned value (a planning cost) on a world model's embeddings"),
     "plan": ("plan", "worldjepa.evaluation.plan:run", "plan towards goals and report success rates and videos"),
     "landscape": ("landscape", "worldjepa.evaluation.landscape:run", "plot latent cost vs true distance over agent positions"),
     "quickstart": ("quickstart", "worldjepa.quickstart:run", "collect -> train [-> imitate] -> plan with a task's recipe"),

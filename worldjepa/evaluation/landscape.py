@@ -21,7 +21,8 @@ from omegaconf import DictConfig, OmegaConf
 from worldjepa.atomic import write_json_atomic
 from worldjepa.evaluation.plots import figure, save_png
 from worldjepa.planning.costs import METRICS, check_cost_options
-from worldjepa.planning.loading import load_model
+from worldjepa.models.goal_value import GoalValue
+from worldjepa.planning.loading import load_head, load_model
 from worldjepa.data.collector import make_env, resolve_env_config
 
 
@@ -52,6 +53,7 @@ def grid_states(goal_state: np.ndarray, axes, resolution: int) -> np.ndarray:
 
 @torch.no_grad()
 def cost_landscape(model: Any, sim: Any, goal_state: np.ndarray, resolution: int = 32, metric: str = "l2",
+                   value: GoalValue | None = None,
                    batch_size: int = 256, device: str | torch.device = "cpu") -> Landscape:
     """Render and encode the grid around `goal_state` in `sim` (an unwrapped MujocoGoalEnv)."""
     check_cost_options("final", metric)
@@ -64,7 +66,8 @@ def cost_landscape(model: Any, sim: Any, goal_state: np.ndarray, resolution: int
         frames.append(sim.render().copy())
     pixels = torch.from_numpy(np.stack(frames))
     z = torch.cat([model.encode(pixels[i : i + batch_size].to(device)).float() for i in range(0, len(pixels), batch_size)])
-    latent = METRICS[metric](z[1:], z[:1]).cpu().numpy()
+    distance = value.steps if metric == "value" and value is not None else METRICS[metric]
+    latent = distance(z[1:], z[:1]).cpu().numpy()
     true = sim.task_distance(states, goal_state)
     shape = (resolution, resolution)
     return Landscape(np.asarray(goal_state), sim.grid_axes, latent.reshape(shape), np.asarray(true).reshape(shape))
@@ -86,6 +89,7 @@ def plot_landscapes(landscapes: Sequence[Landscape], path: str | Path, title: st
 
 
 def landscapes(*, checkpoint: str, env: Any, out: str | Path, goals: int, seed: int, resolution: int, metric: str,
+               value: str | None = None,
                device: str) -> dict:
     """Landscapes for `goals` env-sampled goals; writes out/landscape.png and out/landscape.json."""
     from worldjepa.models.meta import check_compatible
@@ -94,7 +98,10 @@ def landscapes(*, checkpoint: str, env: Any, out: str | Path, goals: int, seed: 
     if goals < 1:
         raise ValueError(f"goals={goals}: pass how many goals to plot (>= 1)")
     torch_device = select_device(device)
-    model, _ = load_model(checkpoint, torch_device)
+    model, sha = load_model(checkpoint, torch_device)
+    if metric == "value" and not value:
+        raise ValueError("metric=value draws a learned goal value: pass value=PATH (the value.pt of `worldjepa value`)")
+    goal_value = load_head(GoalValue, value, sha, torch_device) if metric == "value" else None
     env_cfg = resolve_env_config(env)
     env_cfg["kwargs"].setdefault("image_size", model.meta.image_size)
     gym_env = make_env(env_cfg["id"], env_cfg["kwargs"])
@@ -103,7 +110,7 @@ def landscapes(*, checkpoint: str, env: Any, out: str | Path, goals: int, seed: 
         check_compatible(model.meta, env_id=env_cfg["id"], image_size=sim.image_size,
                          action_dim=int(gym_env.action_space.shape[0]))
         rng = np.random.default_rng(seed)
-        found = [cost_landscape(model, sim, sim.sample_goal(rng, sim.sample_state(rng)), resolution, metric,
+        found = [cost_landscape(model, sim, sim.sample_goal(rng, sim.sample_state(rng)), resolution, metric, goal_value,
                                 device=torch_device) for _ in range(goals)]
     finally:
         gym_env.close()
@@ -125,4 +132,5 @@ def run(cfg: DictConfig) -> dict:
     """CLI entry (`worldjepa landscape`): plot the composed configs/landscape.yaml."""
     cfg = OmegaConf.to_container(cfg, resolve=True)
     return landscapes(checkpoint=cfg["checkpoint"], env=cfg["env"], out=cfg["out"], goals=cfg["goals"],
-                      seed=cfg["seed"], resolution=cfg["resolution"], metric=cfg["metric"], device=cfg["device"])
+                      seed=cfg["seed"], resolution=cfg["resolution"], metric=cfg["metric"], value=cfg["value"],
+                      device=cfg["device"])

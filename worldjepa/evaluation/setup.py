@@ -15,7 +15,8 @@ from worldjepa.models.goal_policy import GoalPolicy
 from worldjepa.planners import HeldChunkPlanner, Planner, make_planner
 from worldjepa.planning.agent import LatentAgent, MPCAgent
 from worldjepa.planning.costs import LatentCost
-from worldjepa.planning.loading import load_model, load_policy
+from worldjepa.models.goal_value import GoalValue
+from worldjepa.planning.loading import load_head, load_model
 from worldjepa.planning.oracle import OracleAgent
 from worldjepa.planning.subgoals import SubgoalGraph, build_graph
 
@@ -43,7 +44,8 @@ class PlanSetup:
     device: torch.device
     threshold: float
     checkpoint_sha: str | None
-    policy: GoalPolicy | None = None  # proposes the start of every solve (`prior=PATH`)
+    policy: GoalPolicy | None = None  # proposes plans to every solve (`prior=PATH`)
+    value: GoalValue | None = None  # the learned goal cost (`cost.metric=value cost.value=PATH`)
 
     @property
     def name(self) -> str:
@@ -58,7 +60,8 @@ class PlanSetup:
         if self.name == "oracle":
             return OracleAgent(envs, self.planner, self.frameskip, reduction=cost["reduction"],
                                intermediate_weight=cost["intermediate_weight"], **mpc)
-        return LatentAgent(self.model, self.planner, cost=LatentCost(**cost), policy=self.policy, subgoals=graph,
+        latent = LatentCost(cost["metric"], cost["reduction"], cost["intermediate_weight"], value=self.value)
+        return LatentAgent(self.model, self.planner, cost=latent, policy=self.policy, subgoals=graph,
                            lookahead=lookahead, **mpc)
 
 
@@ -82,7 +85,7 @@ def check_horizon(horizon: int, train_horizon: int | None) -> None:
 
 def resolve(env: Mapping[str, Any], planner: Mapping[str, Any], checkpoint: str | None, horizon: int | None,
             frameskip: int | None, budget: int, device: str, seed: int, hold: bool = False,
-            prior: str | None = None) -> PlanSetup:
+            prior: str | None = None, value: str | None = None) -> PlanSetup:
     """Resolve env, model (checked against the env), planner, frameskip, horizon and policy.
 
     `hold=True` searches one action per plan step, held for its `frameskip` env steps.
@@ -140,7 +143,9 @@ def resolve(env: Mapping[str, Any], planner: Mapping[str, Any], checkpoint: str 
     if hold:
         solver_obj = HeldChunkPlanner(solver_obj, frameskip)
     policy = _policy(prior, name, model, sha, hold, torch_device)
-    return PlanSetup(env_cfg, planner_cfg, model, solver_obj, frameskip, horizon, torch_device, threshold, sha, policy)
+    goal_value = load_head(GoalValue, value, sha, torch_device) if value and model is not None else None
+    return PlanSetup(env_cfg, planner_cfg, model, solver_obj, frameskip, horizon, torch_device, threshold, sha, policy,
+                     goal_value)
 
 
 def _policy(path: str | None, planner: str, model: WorldModel | None, checkpoint_sha: str | None, hold: bool,
@@ -154,7 +159,7 @@ def _policy(path: str | None, planner: str, model: WorldModel | None, checkpoint
         raise ValueError(f"prior={path} proposes plans through a world model: use it with planner=cem, mppi, gradient or policy")
     if hold:
         raise ValueError(f"prior={path} proposes full action chunks, but hold=true searches held actions: pass hold=false")
-    return load_policy(path, checkpoint_sha, device)
+    return load_head(GoalPolicy, path, checkpoint_sha, device)
 
 
 def training_dataset(s: PlanSetup) -> str:

@@ -9,19 +9,17 @@ samples), or which `planner=policy` executes as is.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from typing import Any
-
 import torch
 from torch import nn
 
-from worldjepa.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from worldjepa.models.heads import SavedHead
 from worldjepa.models.protocol import WorldModel
 
 
-class GoalPolicy(nn.Module):
+class GoalPolicy(SavedHead):
     """MLP over ``[z_{t-k+1..t}, z_goal, z_goal - z_t]`` -> one action chunk in [-1, 1] (tanh)."""
+
+    KIND, OPTION, COMMAND = "policy", "prior", "worldjepa imitate"
 
     def __init__(self, embed_dim: int, history: int, chunk_dim: int, hidden: int = 512, depth: int = 3) -> None:
         super().__init__()
@@ -38,27 +36,6 @@ class GoalPolicy(nn.Module):
         """z_hist [B, k, D], z_goal [B, D] -> action chunk [B, chunk_dim]."""
         inputs = torch.cat([z_hist.flatten(1), z_goal, z_goal - z_hist[:, -1]], dim=1)
         return torch.tanh(self.net(inputs))
-
-    def save(self, path: str | os.PathLike, meta: dict[str, Any]) -> None:
-        """Write a "policy" checkpoint: weights, and `meta` (the world model it was fit on) with the
-        architecture added under meta["config"]."""
-        save_checkpoint(path, kind="policy", meta={**meta, "config": self.config}, state_dict=self.state_dict())
-
-    @classmethod
-    def load(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> tuple[GoalPolicy, dict[str, Any]]:
-        """(policy in eval mode without grads, its meta) from a file written by `save`."""
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"prior={path} does not exist: write one with `worldjepa imitate checkpoint=...`")
-        try:
-            ckpt = load_checkpoint(path, kind="policy", map_location=map_location)
-            policy = cls(**ckpt["meta"]["config"])
-            policy.load_state_dict(ckpt["state_dict"])
-        except Exception as err:  # a truncated, foreign or world-model file, or weights unlike their config
-            reason = str(err) if isinstance(err, CheckpointError) else repr(err)
-            raise CheckpointError(
-                f"prior={path} is not a policy.pt of `worldjepa imitate` ({reason}): rerun `worldjepa imitate`"
-            ) from err
-        return policy.to(map_location).eval().requires_grad_(False), ckpt["meta"]
 
 
 @torch.no_grad()

@@ -14,9 +14,13 @@ import math
 import torch
 from torch import nn
 
+from worldjepa.models.heads import SavedHead
 
-class GoalValue(nn.Module):
+
+class GoalValue(SavedHead):
     """MLP over ``[z, z_goal, z_goal - z]`` -> V(z, z_goal) <= 0 (about -(1 - gamma^d) / (1 - gamma) for d steps)."""
+
+    KIND, OPTION, COMMAND = "value", "cost.value", "worldjepa value"
 
     def __init__(self, embed_dim: int, hidden: int = 256, depth: int = 2, gamma: float = 0.97) -> None:
         super().__init__()

@@ -45,8 +45,8 @@ METRICS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {"l2": _l2, "l1": _l1, 
 
 def check_cost_options(reduction: str, metric: str = "l2") -> None:
     """Raise ValueError for an unknown reduction or metric, listing the valid ones."""
-    if metric not in METRICS:
-        raise ValueError(f"unknown cost metric {metric!r}: choose one of {sorted(METRICS)} (cost.metric=l2)")
+    if metric not in (*METRICS, "value"):
+        raise ValueError(f"unknown cost metric {metric!r}: choose one of {[*sorted(METRICS), 'value']} (cost.metric=l2)")
     if reduction not in REDUCTIONS:
         raise ValueError(f"unknown cost reduction {reduction!r}: choose one of {list(REDUCTIONS)} (cost.reduction=final)")
 
@@ -122,7 +122,7 @@ class LatentCost:
     def __post_init__(self) -> None:
         if self.metric == "value" and self.value is None:
             raise ValueError("cost.metric=value needs a GoalValue: pass cost.value=PATH (the value.pt of `worldjepa value`)")
-        check_cost_options(self.reduction, "l2" if self.metric == "value" else self.metric)
+        check_cost_options(self.reduction, self.metric)
 
     def __call__(self, model: WorldModel, z_hist: Tensor, z_goal: Tensor, grad: bool = False) -> CostFn:
         """The CostFn of B problems: context z_hist [B, k, D], goals z_goal [B, D]."""

@@ -1,15 +1,18 @@
-"""Load what an agent plans with: a world-model checkpoint (with its short sha256) and a policy fit on it."""
+"""Load what an agent plans with: a world-model checkpoint (with its short sha256) and the heads fit on it."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 
 from worldjepa.checkpoint import file_sha256
-from worldjepa.models.goal_policy import GoalPolicy
+from worldjepa.models.heads import SavedHead
 from worldjepa.models.build import load_world_model
 from worldjepa.models.world_model import JEPAWorldModel
+
+H = TypeVar("H", bound=SavedHead)
 
 
 def load_model(checkpoint: str | Path, device: torch.device) -> tuple[JEPAWorldModel, str]:
@@ -25,12 +28,13 @@ def load_model(checkpoint: str | Path, device: torch.device) -> tuple[JEPAWorldM
     return model, file_sha256(path)
 
 
-def load_policy(path: str | Path, checkpoint_sha: str | None, device: torch.device) -> GoalPolicy:
-    """The GoalPolicy at `path`, refused unless it was fit on the checkpoint with sha256 `checkpoint_sha`."""
-    policy, meta = GoalPolicy.load(path, map_location=device)
+def load_head(head: type[H], path: str | Path, checkpoint_sha: str | None, device: torch.device) -> H:
+    """The head (GoalPolicy, GoalValue) at `path`, refused unless it was fit on the checkpoint with `checkpoint_sha`."""
+    loaded, meta = head.load(path, map_location=device)
     if meta.get("checkpoint_sha256") != checkpoint_sha:
         raise ValueError(
-            f"prior={path} was fit on the embeddings of {meta.get('checkpoint')} (sha256 {meta.get('checkpoint_sha256')}), "
-            f"not on this checkpoint (sha256 {checkpoint_sha}): rerun `worldjepa imitate` with this checkpoint"
+            f"{head.OPTION}={path} was fit on the embeddings of {meta.get('checkpoint')} (sha256 "
+            f"{meta.get('checkpoint_sha256')}), not on this checkpoint (sha256 {checkpoint_sha}): rerun "
+            f"`{head.COMMAND}` with this checkpoint"
         )
-    return policy
+    return loaded

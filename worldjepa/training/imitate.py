@@ -9,24 +9,19 @@ proposals, or runs it alone with planner=policy.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm import trange
 
 from worldjepa.atomic import write_json_atomic
-from worldjepa.checkpoint import file_sha256
-from worldjepa.data import open_dataset, split_episodes
-from worldjepa.data.format import EpisodeStore
 from worldjepa.errors import WorldJepaError, check_positive_int
-from worldjepa.models import WorldModel, load_world_model
 from worldjepa.models.goal_policy import GoalPolicy
 from worldjepa.training.device import select_device
+from worldjepa.training.frozen import encode_episodes, fitted_summary, load_frozen
 
 POLICY = "policy.pt"
 
@@ -82,19 +77,6 @@ class HindsightPairs:
         return self.z[hist], self.z[goal], chunk
 
 
-@torch.no_grad()
-def encode_episodes(model: WorldModel, store: EpisodeStore, episodes: list[int], device: torch.device,
-                    batch: int = 256) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """Target-encoder embeddings [T+1, D] and actions [T, A] of each episode (on the CPU)."""
-    embeddings, actions = [], []
-    for e in episodes:
-        pixels = torch.from_numpy(store.load(e, "pixels"))
-        embeddings.append(torch.cat([model.encode(pixels[i : i + batch].to(device)).float().cpu()
-                                     for i in range(0, len(pixels), batch)]))
-        actions.append(torch.from_numpy(np.asarray(store.load(e, "actions"))).float())
-    return embeddings, actions
-
-
 def fit_policy(train: HindsightPairs, val: HindsightPairs | None, policy: GoalPolicy, steps: int, batch_size: int,
                lr: float, seed: int, device: torch.device, progress: bool = True) -> dict[str, float]:
     """Regress the data's chunks (MSE, cosine-decayed AdamW); returns the final train and val losses."""
@@ -123,16 +105,6 @@ def fit_policy(train: HindsightPairs, val: HindsightPairs | None, policy: GoalPo
     return losses
 
 
-def fitted_summary(out: Path, checkpoint_sha: str, settings: dict) -> dict | None:
-    """imitate.json of a finished fit in `out` for this checkpoint and settings, else None (so a rerun skips it)."""
-    try:
-        _, meta = GoalPolicy.load(out / POLICY)
-        summary = json.loads((out / "imitate.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return summary if meta.get("checkpoint_sha256") == checkpoint_sha and meta.get("settings") == settings else None
-
-
 def imitate(*, checkpoint: str, data: str | None, out: str | Path, steps: int, batch_size: int, lr: float,
             hidden: int, depth: int, goal_offset: tuple[int, int], seed: int, device: str,
             progress: bool = True) -> dict:
@@ -146,30 +118,18 @@ def imitate(*, checkpoint: str, data: str | None, out: str | Path, steps: int, b
     check_goal_offset(goal_offset)
     torch.manual_seed(seed)
     torch_device = select_device(device)
-    model, sha = load_world_model(checkpoint, map_location=torch_device), file_sha256(checkpoint)
-    if not data:
-        data = (model.meta.dataset or {}).get("path")
-        if not data or not Path(data).is_dir():
-            found = f"its training dataset {data} does not exist here" if data else "it records no dataset"
-            raise ValueError(f"checkpoint {checkpoint}: {found}: pass data=PATH (a `worldjepa collect` directory of its env)")
-    store = open_dataset(data)
-    if store.meta["env_id"] != model.meta.env_id:
-        raise ValueError(
-            f"data={data} holds {store.meta['env_id']} but the checkpoint was trained on {model.meta.env_id}: "
-            "pass a dataset of the checkpoint's env"
-        )
+    frozen = load_frozen(checkpoint, data, torch_device)
+    model, sha, store = frozen.model, frozen.sha, frozen.store
     out = Path(out)
     settings = {"dataset": str(store.root), "steps": steps, "batch_size": batch_size, "lr": lr, "hidden": hidden,
                 "depth": depth, "goal_offset": list(goal_offset), "seed": seed}
-    done = fitted_summary(out, sha, settings)
+    done = fitted_summary(GoalPolicy, out / POLICY, out / "imitate.json", sha, settings)
     if done is not None:
         print(f"imitate: {out / POLICY} is already fit on this checkpoint with these settings; delete it to refit")
         return done
-    trained = model.meta.config
-    train_eps, val_eps = split_episodes(store.root, trained.get("val_fraction", 0.1), seed=trained.get("seed", 0))
     t0 = time.perf_counter()
     pairs = [HindsightPairs(*encode_episodes(model, store, eps, torch_device), model.history, model.frameskip,
-                            tuple(goal_offset)) if eps else None for eps in (train_eps, val_eps)]
+                            tuple(goal_offset)) if eps else None for eps in (frozen.train_episodes, frozen.val_episodes)]
     policy = GoalPolicy(model.embed_dim, model.history, model.frameskip * model.action_dim, hidden, depth).to(torch_device)
     losses = fit_policy(pairs[0], pairs[1], policy, steps, batch_size, lr, seed, torch_device, progress)
     meta = {"checkpoint": str(checkpoint), "checkpoint_sha256": sha, "settings": settings, **losses}

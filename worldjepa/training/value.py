@@ -1,4 +1,4 @@
-"""Fit a GoalValue on a world model's frozen embeddings by expectile TD on hindsight goals (IQL/HIQL style).
+"""`worldjepa value`: fit a GoalValue on a world model's frozen embeddings by expectile TD on hindsight goals (IQL/HIQL style).
 
 Transitions are (z_t, z_{t+frameskip}) of the dataset: one latent step, reward -1, and the episode of
 that transition ends when z_t is the goal. Goals are relabelled in hindsight: a future frame of the
@@ -10,13 +10,22 @@ average one; a Polyak-averaged target network stabilises the backup.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
+from omegaconf import DictConfig, OmegaConf
 from tqdm import trange
 
-from worldjepa.errors import WorldJepaError
+from worldjepa.atomic import write_json_atomic
+from worldjepa.errors import WorldJepaError, check_positive_int
 from worldjepa.models.goal_value import GoalValue
+from worldjepa.training.device import select_device
+from worldjepa.training.frozen import encode_episodes, fitted_summary, load_frozen
+
+VALUE = "value.pt"
 
 
 @dataclass(frozen=True)
@@ -95,3 +104,62 @@ def fit_value(train: HindsightTransitions, settings: ValueSettings, seed: int, d
             for p_t, p in zip(target.parameters(), value.parameters()):
                 p_t.lerp_(p, s.polyak)
     return value.eval().requires_grad_(False), {"train_loss": loss.item()}
+
+
+def fit_goal_value(*, checkpoint: str, data: str | None, out: str | Path, seed: int, device: str, progress: bool = True,
+                   **settings: Any) -> dict:
+    """Fit a GoalValue for `checkpoint` on `data` (default: its training dataset); write out/value.pt.
+
+    `settings` are ValueSettings' fields. A rerun whose out/value.pt was fit on the same checkpoint with the
+    same settings returns at once. The summary reports the Spearman rank correlation between the value's
+    steps and the true steps left to each held-out episode's last frame, beside L2's.
+    """
+    s = ValueSettings(**settings)
+    for name in ("steps", "batch_size", "hidden", "depth"):
+        check_positive_int(name, getattr(s, name))
+    if not 0.5 <= s.expectile < 1:
+        raise ValueError(f"expectile={s.expectile}: pass a value in [0.5, 1) (0.9 learns the shortest routes)")
+    torch.manual_seed(seed)
+    torch_device = select_device(device)
+    frozen = load_frozen(checkpoint, data, torch_device)
+    out = Path(out)
+    recorded = {"dataset": str(frozen.store.root), "seed": seed, **asdict(s)}
+    done = fitted_summary(GoalValue, out / VALUE, out / "value.json", frozen.sha, recorded)
+    if done is not None:
+        print(f"value: {out / VALUE} is already fit on this checkpoint with these settings; delete it to refit")
+        return done
+    t0 = time.perf_counter()
+    model = frozen.model
+    embeddings, _ = encode_episodes(model, frozen.store, frozen.train_episodes, torch_device)
+    pairs = HindsightTransitions(embeddings, model.frameskip, s.gamma, s.future_share, s.self_share)
+    value, losses = fit_value(pairs, s, seed, torch_device, progress)
+    held_out, _ = encode_episodes(model, frozen.store, frozen.val_episodes, torch_device)
+    meta = {"checkpoint": str(checkpoint), "checkpoint_sha256": frozen.sha, "settings": recorded, **losses,
+            **ranking(value, [z[:: model.frameskip] for z in held_out])}
+    value.save(out / VALUE, meta)
+    summary = {**meta, "seconds": round(time.perf_counter() - t0, 1)}
+    write_json_atomic(out / "value.json", summary)
+    print(f"value: Spearman with steps left on held-out episodes {summary['spearman_value']:.3f} "
+          f"(L2: {summary['spearman_l2']:.3f}) after {s.steps} steps ({summary['seconds']} s) -> {out / VALUE}")
+    return summary
+
+
+@torch.no_grad()
+def ranking(value: GoalValue, episodes: list[torch.Tensor]) -> dict[str, float]:
+    """Mean Spearman correlation, over episodes, of the value's steps and of L2 with the steps left to the last frame."""
+    def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
+        ra, rb = (x.argsort().argsort().double() for x in (a, b))
+        return float(torch.corrcoef(torch.stack([ra, rb]))[0, 1])
+
+    rows = [(spearman(value.steps(z, z[-1:]), left), spearman((z - z[-1:]).pow(2).mean(-1), left))
+            for z in episodes if len(z) > 2 for left in [torch.arange(len(z) - 1, -1, -1).double()]]
+    if not rows:
+        return {"spearman_value": math.nan, "spearman_l2": math.nan}
+    return {"spearman_value": sum(r[0] for r in rows) / len(rows), "spearman_l2": sum(r[1] for r in rows) / len(rows)}
+
+
+def run(cfg: DictConfig) -> dict:
+    """CLI entry (`worldjepa value`): fit with the composed configs/value.yaml."""
+    kwargs = OmegaConf.to_container(cfg, resolve=True)
+    kwargs.pop("hydra", None)
+    return fit_goal_value(**kwargs)
