@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -95,3 +97,14 @@ def test_agent_errors_name_the_fix(model):
     agent.reset(np.zeros((2, 32, 32, 3), np.uint8))
     with pytest.raises(ValueError, match="one frame per row"):
         agent.act(np.zeros((1, 32, 32, 3), np.uint8))
+
+
+def test_the_readme_agent_loop_runs_as_written(fault_checkpoint):
+    """README's Python API block, with its checkpoint path pointed at a small trained model."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    code = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    assert "quickstart/run/last.pt" in code
+    scope: dict = {}
+    exec(code.replace("quickstart/run/last.pt", str(fault_checkpoint)), scope)  # noqa: S102
+    assert scope["info"]["success"] or scope["truncated"]
+    assert isinstance(scope["model"], WorldModel) and isinstance(scope["agent"], LatentAgent)
