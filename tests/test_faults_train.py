@@ -11,7 +11,9 @@ resume after an interrupt, NaN loss, exploding embeddings, resume with another m
 from __future__ import annotations
 
 import errno
+import os
 import random
+import signal
 import subprocess
 from pathlib import Path
 
@@ -149,3 +151,25 @@ def test_diverged_training_through_the_cli_ends_in_one_error_line_not_a_tracebac
     last = error_lines(proc)[-1]
     assert last.startswith("worldjepa train: error: training diverged at step 0: exploding embeddings"), last
     assert "Fix:" in last and not (out / "last.pt").exists()
+
+
+def test_ctrl_c_checkpoints_the_finished_steps_then_resume_reaches_the_uninterrupted_weights(
+    fault_dataset, tmp_path, uninterrupted
+):
+    out = tmp_path / "run"
+    # No periodic checkpoint before the end: whatever is on disk after Ctrl-C was written because of it.
+    args = [*WORLDJEPA, "train", f"data={fault_dataset}", f"out={out}", *TINY_TRAIN, f"steps={STEPS}", "eval_every=5",
+            f"ckpt_every={STEPS}"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    for line in proc.stdout:
+        if line.startswith("step 5:"):  # the validation line of step 5: training is under way
+            break
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted; rerun the same command to resume" in stderr, stderr[-2000:]
+    kept = saved_step(out)
+    assert 5 <= kept < STEPS
+    resumed = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0 and f"resuming {out} from step {kept}" in resumed.stdout, resumed.stderr[-2000:]
+    assert_finished_like(out, uninterrupted)

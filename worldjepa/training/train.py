@@ -21,6 +21,7 @@ from worldjepa.models import CollapseError, check_collapse
 from worldjepa.training.device import autocast
 from worldjepa.training.distributed import DistInfo, assert_replicas_equal, init_distributed, shutdown_distributed
 from worldjepa.training.guards import DivergenceGuard
+from worldjepa.training.interrupts import StopAtStepBoundary
 from worldjepa.training.loggers import make_logger
 from worldjepa.training.meters import MetricMeans, TrainClock
 from worldjepa.training.optimisation import clip_gradients, set_learning_rate, target_momentum
@@ -72,6 +73,7 @@ def train(cfg: DictConfig, info: DistInfo) -> dict:
     clock = TrainClock()  # data loading and training steps, not logging, eval or checkpoints
     bar = tqdm(total=cfg.steps, initial=r.start_step, desc=f"train {r.out}", unit="step",
                disable=not (info.is_main and cfg.progress))
+    stop = StopAtStepBoundary().install()
     try:
         for step, batch in zip(range(r.start_step, cfg.steps), loader):
             lr = set_learning_rate(r.optimizer, step, cfg)
@@ -106,8 +108,14 @@ def train(cfg: DictConfig, info: DistInfo) -> dict:
                                   world_size=info.world_size)
             if info.is_main and due(done, cfg.eval_every, cfg.steps):
                 val = validate(r, cfg, logger, done)
+            if stop.requested:  # Ctrl-C or SIGTERM: keep every finished step, then stop
+                if info.is_main and r.checkpoint.saved_step != done:
+                    r.checkpoint.save(r.model, r.optimizer, step=done, lr=lr, ema_momentum=momentum,
+                                      world_size=info.world_size)
+                raise KeyboardInterrupt
             clock.resume()
     finally:
+        stop.restore()
         bar.close()
         logger.finish()
 
