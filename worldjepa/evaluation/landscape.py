@@ -107,6 +107,9 @@ def landscapes(*, checkpoint: str, env: Any, out: str | Path, goals: int, seed: 
     gym_env = make_env(env_cfg["id"], env_cfg["kwargs"])
     try:
         sim = gym_env.unwrapped
+        if not hasattr(sim, "grid_axes"):
+            raise ValueError(f"env {env_cfg['id']} names no grid_axes (the two state dims to sweep): landscape draws "
+                             "the built-in tasks (env=two_room, reacher or push)")
         check_compatible(model.meta, env_id=env_cfg["id"], image_size=sim.image_size,
                          action_dim=int(gym_env.action_space.shape[0]))
         rng = np.random.default_rng(seed)
