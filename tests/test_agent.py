@@ -10,8 +10,9 @@ import pytest
 import torch
 
 import worldjepa.envs  # noqa: F401  (registers the tasks)
-from worldjepa import LatentAgent, WorldModel
+from worldjepa import LatentAgent, LatentCost, WorldModel
 from worldjepa.models import build_world_model
+from worldjepa.planning.ablations import ablate_predictor
 from worldjepa.planners import CEM, shift_warm_start, split_chunks
 
 from conftest import record_inits
@@ -108,3 +109,14 @@ def test_the_readme_agent_loop_runs_as_written(fault_checkpoint):
     exec(code.replace("quickstart/run/last.pt", str(fault_checkpoint)), scope)  # noqa: S102
     assert scope["info"]["success"] or scope["truncated"]
     assert isinstance(scope["model"], WorldModel) and isinstance(scope["agent"], LatentAgent)
+
+
+def test_the_copy_last_ablation_gives_every_plan_the_same_cost(model):
+    z_hist, z_goal = torch.randn(2, 2, 16), torch.randn(2, 16)
+    actions = torch.rand(2, 5, 3, FRAMESKIP * 2) * 2 - 1
+    ablated = LatentCost()(ablate_predictor(model, "copy_last"), z_hist, z_goal)(actions)
+    trained = LatentCost()(ablate_predictor(model, "model"), z_hist, z_goal)(actions)
+    torch.testing.assert_close(ablated, ablated[:, :1].expand_as(ablated))  # the actions no longer matter
+    assert (trained.max(1).values - trained.min(1).values > 1e-4).all()
+    with pytest.raises(ValueError, match="copy_last"):
+        ablate_predictor(model, "zero")

@@ -27,6 +27,7 @@ from worldjepa.evaluation.records import read_episodes, summarize, write_episode
 from worldjepa.evaluation.results import EvalResults
 from worldjepa.evaluation.setup import PlanSetup, resolve, subgoal_graph, training_dataset
 from worldjepa.evaluation.tasks import PROTOCOL_VERSION, check_protocol, make_tasks
+from worldjepa.planning.ablations import ablate_predictor
 from worldjepa.planning.costs import check_cost_options
 from worldjepa.checkpoint import file_sha256
 
@@ -85,6 +86,8 @@ def run(cfg: DictConfig | Mapping[str, Any]) -> EvalResults:
                          "`worldjepa value checkpoint=...`)")
     s = resolve(c["env"], c["planner"], c["checkpoint"], c["horizon"], c["frameskip"], budget, c["device"], seeds[0],
                 c["hold"], prior, cost.get("value") if cost["metric"] == "value" else None)
+    if s.model is not None:
+        s.model = ablate_predictor(s.model, c["predictor"])
     if protocol.get("goal_source") == "dataset" and not protocol.get("dataset"):
         protocol["dataset"] = training_dataset(s)
     check_protocol(protocol)
@@ -94,7 +97,7 @@ def run(cfg: DictConfig | Mapping[str, Any]) -> EvalResults:
         "checkpoint_sha256": s.checkpoint_sha, "horizon": s.horizon, "frameskip": s.frameskip,
         "replan_every": c["replan_every"], "execute": c["replan_every"] * s.frameskip if execute is None else execute, "hold": c["hold"],
         "protocol": protocol, "cost": cost, "subgoals": subgoals if s.model is not None else {"enabled": False},
-        "prior_sha256": file_sha256(prior) if s.policy is not None else None,
+        "prior_sha256": file_sha256(prior) if s.policy is not None else None, "predictor": c["predictor"],
         "value_sha256": file_sha256(cost["value"]) if s.value is not None else None,
     }
     config_id = hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()[:12]
