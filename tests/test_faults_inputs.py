@@ -61,7 +61,7 @@ CASES: dict[str, tuple[list[str], str]] = {
     # plan: counts, names, horizons, devices, checkpoints and datasets that do not fit the env
     "plan_zero_episodes": ([*PLAN_WITH_MODEL, "episodes=0"], r"episodes=0.*need episodes >= 1"),
     "plan_negative_videos": ([*PLAN_WITH_MODEL, "videos=-1"], r"videos=-1.*videos >= 0"),
-    "plan_zero_horizon": ([*PLAN_WITH_MODEL, "horizon=0"], r"horizon=0: both must be positive"),
+    "plan_zero_horizon": ([*PLAN_WITH_MODEL, "horizon=0"], r"horizon=0: both must be positive integers"),
     "plan_zero_samples": ([*PLAN_WITH_MODEL, "planner.samples=0"], r"samples >= 2"),
     "plan_unknown_planner": (["plan", "planner=ilqr"],
                              r"unknown planner 'ilqr': valid choices are cem, gradient, mppi, oracle, policy, random"),
@@ -167,3 +167,28 @@ def test_rejected_inputs_leave_the_datasets_untouched(results, inputs, fault_dat
         p.name for p in (fault_dataset / "episodes").iterdir()
     )
     assert (foreign / "meta.json").read_text() == (fault_dataset / "meta.json").read_text()
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["plan", "episodes=abc"], r"episodes='abc' must be an integer: pass e\.g\. episodes=50"),
+    (["train", "data=x", "optim.lr=fast"], r"optim\.lr='fast' must be a number"),
+    (["collect", "episodes=2.5"], r"episodes=2\.5 must be an integer"),
+    (["plan", "planner=mppi", "planner.samples=many"], r"planner\.samples='many' must be an integer: pass e\.g\. planner\.samples=300"),
+    (["plan", "hold=maybe"], r"hold='maybe' must be true or false"),
+])
+def test_a_value_of_the_wrong_type_is_one_line_and_writes_nothing(tmp_path, args, expected):
+    out = tmp_path / "out"
+    proc = run_cli(*args, f"out={out}")
+    assert proc.returncode != 0 and re.search(expected, error_lines(proc)[-1]), proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and not out.exists()
+
+
+def test_a_refused_command_leaves_the_run_record_it_found(tmp_path):
+    out = tmp_path / "eval"
+    (out / ".hydra").mkdir(parents=True)
+    for name in ("config.yaml", "overrides.yaml"):
+        (out / ".hydra" / name).write_text(f"the {name} of an earlier run\n")
+    proc = run_cli("plan", "planner=oracle", "protocol.goal_source=dataset", f"out={out}")  # refused after Hydra starts
+    assert proc.returncode != 0 and "protocol.dataset is null" in error_lines(proc)[-1]
+    for name in ("config.yaml", "overrides.yaml"):
+        assert (out / ".hydra" / name).read_text() == f"the {name} of an earlier run\n"

@@ -14,7 +14,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from worldjepa.config import CONFIG_DIR, one_line
+from worldjepa.atomic import write_text_atomic
+from worldjepa.config import CONFIG_DIR, group_choices, one_line, wrong_type
 from worldjepa.errors import WorldJepaError
 
 # command -> (primary config name, "module:function", one-line help)
@@ -101,13 +102,18 @@ def compose_or_exit(command: str, overrides: list[str]):
         sys.exit(f"worldjepa {command}: error: {one_line(err)} (`worldjepa {command} --help` lists the keys)")
 
 
-def precheck(command: str, overrides: list[str]) -> Path | None:
+def precheck(command: str, overrides: list[str]) -> RunRecord:
     """Compose the config and create its ``out`` dir before Hydra does, exiting with one clear line
-    on a bad override, a missing required value or an unwritable ``out`` (where Hydra would print a
-    multi-line report or a traceback). Returns ``out`` if this call created it, else None."""
+    on a bad override, a value of the wrong type, a missing required value or an unwritable ``out``
+    (where Hydra would print a multi-line report or a traceback). Returns what a refused run must
+    undo: the ``out`` this call created, or the run record Hydra is about to overwrite in it."""
     from omegaconf import OmegaConf
 
     cfg = compose_or_exit(command, overrides)
+    defaults = compose_or_exit(command, group_choices(overrides))
+    problem = wrong_type(*(OmegaConf.to_container(c, resolve=False) for c in (cfg, defaults)))
+    if problem:
+        sys.exit(f"worldjepa {command}: error: {problem}")
     missing = sorted(OmegaConf.missing_keys(cfg))
     out = Path(str(cfg.out)) if not missing else None
     if missing:
@@ -120,7 +126,24 @@ def precheck(command: str, overrides: list[str]) -> Path | None:
             pass
     except OSError as err:
         sys.exit(f"worldjepa {command}: error: out={out} is not writable ({err.strerror}): pass a writable out=PATH")
-    return out if created else None
+    return RunRecord(out, created)
+
+
+class RunRecord:
+    """Hydra rewrites ``out/.hydra/`` before a command validates its input; a refused command puts back
+    what was there (or removes the ``out`` it created), so it leaves the disk as it found it."""
+
+    def __init__(self, out: Path, created: bool) -> None:
+        self.out, self.created = out, created
+        record = out / ".hydra"
+        self.saved = {p.name: p.read_text() for p in record.iterdir() if p.is_file()} if record.is_dir() else None
+
+    def undo(self) -> None:
+        if self.created:
+            remove_if_untouched(self.out)
+        elif self.saved is not None:
+            for name, data in self.saved.items():
+                write_text_atomic(self.out / ".hydra" / name, data)
 
 
 def remove_if_untouched(out: Path) -> None:
@@ -165,9 +188,9 @@ def main(argv: list[str] | None = None) -> None:
     if flags and all(flag in ("-h", "--help") for flag in flags):  # with --cfg etc. Hydra decides
         print(command_help(command, [arg for arg in rest if arg not in flags]))
         return
-    created = None
+    record = None
     if not flags:  # --cfg job, -m and the like are Hydra's own modes
-        created = precheck(command, rest)
+        record = precheck(command, rest)
 
     import hydra
     from omegaconf import DictConfig
@@ -177,8 +200,8 @@ def main(argv: list[str] | None = None) -> None:
             _resolve(target)(cfg)
         except (ValueError, OSError, WorldJepaError) as err:
             # Bad input is the user's to fix: one clear line beats a traceback through Hydra.
-            if created is not None:
-                remove_if_untouched(created)
+            if record is not None:
+                record.undo()
             sys.exit(f"worldjepa {command}: error: {describe_error(err)}")
         except KeyboardInterrupt:
             # Every command writes atomically and resumes, so an interrupt loses only work in flight.

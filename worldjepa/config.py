@@ -90,3 +90,29 @@ def compose_command(name: str, settings: Mapping[str, Any] | None = None, *fixed
         return compose(config_name=name, overrides=overrides)
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         return compose(config_name=name, overrides=overrides)
+
+
+def group_choices(overrides: list[str]) -> list[str]:
+    """The overrides that pick a config group's option (``planner=mppi``, ``model/encoder=vit``)."""
+    return [o for o in overrides if "=" in o and _is_group(o.split("=", 1)[0].lstrip("+~"))]
+
+
+def wrong_type(cfg: Any, reference: Any, prefix: str = "") -> str | None:
+    """The first value of `cfg` whose type differs from the same key's default in `reference` (both plain
+    containers), as 'key=value must be ...'; None when every number and flag has its default's type."""
+    if isinstance(reference, dict) and isinstance(cfg, dict):
+        for key, default in reference.items():
+            problem = wrong_type(cfg.get(key), default, f"{prefix}{key}.") if key in cfg else None
+            if problem:
+                return problem
+        return None
+    key, value = prefix.rstrip("."), cfg
+    if value is None or isinstance(default := reference, (list, dict, str)) or default is None:
+        return None
+    if isinstance(default, bool):
+        ok, kind = isinstance(value, bool), "true or false"
+    elif isinstance(default, int):
+        ok, kind = isinstance(value, int) and not isinstance(value, bool), "an integer"
+    else:
+        ok, kind = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+    return None if ok else f"{key}={value!r} must be {kind}: pass e.g. {key}={str(default).lower() if isinstance(default, bool) else default}"

@@ -125,9 +125,9 @@ def resolve(env: Mapping[str, Any], planner: Mapping[str, Any], checkpoint: str 
         frameskip = planner_cfg.get("frameskip") if frameskip is None else frameskip
     # Only null falls back to the planner config: horizon=0 is a mistake to report, not "use the default".
     horizon = planner_cfg.get("horizon") if horizon is None else horizon
-    if not frameskip or not horizon or frameskip < 1 or horizon < 1:
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in (frameskip, horizon)):
         raise ValueError(
-            f"frameskip={frameskip}, horizon={horizon}: both must be positive; set them on the command line "
+            f"frameskip={frameskip!r}, horizon={horizon!r}: both must be positive integers; set them on the command line "
             "(frameskip=5 horizon=8) or in the planner config"
         )
     if model is not None:
