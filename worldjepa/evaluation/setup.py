@@ -83,7 +83,7 @@ def check_horizon(horizon: int, train_horizon: int | None) -> None:
         )
 
 
-def resolve(env: Mapping[str, Any], planner: Mapping[str, Any], checkpoint: str | None, horizon: int | None,
+def resolve(env: str | Mapping[str, Any], planner: Mapping[str, Any], checkpoint: str | None, horizon: int | None,
             frameskip: int | None, budget: int, device: str, seed: int, hold: bool = False,
             prior: str | None = None, value: str | None = None) -> PlanSetup:
     """Resolve env, model (checked against the env), planner, frameskip, horizon and policy.
@@ -98,7 +98,7 @@ def resolve(env: Mapping[str, Any], planner: Mapping[str, Any], checkpoint: str 
     if name not in PLANNER_NAMES:
         raise ValueError(f"unknown planner {name!r}: choose one of {list(PLANNER_NAMES)} (planner=cem)")
     torch_device = select_device(device)
-    env_cfg = resolve_env_config(dict(env))
+    env_cfg = resolve_env_config(env if isinstance(env, str) else dict(env))
     model = sha = None
     if name not in ("oracle", "random"):
         if not checkpoint:
