@@ -6,7 +6,7 @@ Writes JSON (default benchmarks/out/train.json).
 
 Held-out figures (with --checkpoint): 1-step and 10-step latent prediction error relative to the
 copy-last-embedding baseline, linear-probe R² of the agent position (qpos), embedding std and
-effective rank, computed by `worldjepa.training.validation.evaluate`, the function training itself uses.
+effective rank, computed by `worldjepa.training.validation.validate_model`, the function training itself uses.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from worldjepa.atomic import write_json_atomic
 from worldjepa.cli import CONFIG_DIR
 from worldjepa.data import open_dataset, split_episodes
 from worldjepa.data.collector import collect
-from worldjepa.training.validation import evaluate
+from worldjepa.training.validation import validate_model
 from worldjepa.models import load_world_model
 from worldjepa.training.train import run as train
 
@@ -58,7 +58,7 @@ def checkpoint_figures(checkpoint: Path, data: Path, horizon: int) -> dict:
     model = load_world_model(checkpoint)
     config = model.meta.config
     train_eps, val_eps = split_episodes(data, config["val_fraction"], seed=config["seed"])
-    figures = evaluate(
+    figures = validate_model(
         model, open_dataset(data), train_eps, val_eps, horizon=horizon, max_windows=512, probe_frames=4000,
         probe_dims=None, batch_size=128, device=torch.device("cpu"),
     )

@@ -108,7 +108,7 @@ def test_checkpoints_are_written_atomically(fault_dataset, tmp_path, atomic_spy)
 def test_a_failing_final_evaluation_keeps_the_final_checkpoint_and_a_rerun_evaluates_it(
     fault_dataset, tmp_path, monkeypatch, caplog
 ):
-    real_evaluate, calls = validation.evaluate, []
+    real_evaluate, calls = validation.validate_model, []
 
     def fails_at_the_end(*args, **kwargs):
         calls.append(1)
@@ -116,7 +116,7 @@ def test_a_failing_final_evaluation_keeps_the_final_checkpoint_and_a_rerun_evalu
             raise RuntimeError("evaluation broke")
         return real_evaluate(*args, **kwargs)
 
-    monkeypatch.setattr(validation, "evaluate", fails_at_the_end)
+    monkeypatch.setattr(validation, "validate_model", fails_at_the_end)
     out = tmp_path / "run"
     cfg = train_cfg(fault_dataset, out, "steps=6", "eval_every=3", "ckpt_every=4")
     with caplog.at_level("ERROR"), pytest.raises(RuntimeError, match="evaluation broke"):

@@ -27,7 +27,7 @@ def training_record(means: dict[str, float], health: dict[str, float], **scalars
 def evaluate_run(run: TrainingRun, cfg: DictConfig) -> dict[str, Any]:
     """Held-out prediction errors, probe and embedding spread of the model as it is now."""
     # Looked up on the module at each call, so a test can make the evaluation fail.
-    return validation.evaluate(
+    return validation.validate_model(
         run.model, run.data.store, run.data.train_episodes, run.data.val_episodes, horizon=cfg.eval.horizon,
         max_windows=cfg.eval.max_windows, probe_frames=cfg.eval.probe_frames, probe_dims=cfg.eval.probe_dims,
         batch_size=cfg.eval.batch_size, device=run.device,

@@ -125,7 +125,7 @@ def probe_and_stats(model: WorldModel, store: EpisodeStore, train_episodes: Sequ
     }
 
 
-def evaluate(model: JEPAWorldModel, store: EpisodeStore, train_episodes: Sequence[int], val_episodes: Sequence[int],
+def validate_model(model: JEPAWorldModel, store: EpisodeStore, train_episodes: Sequence[int], val_episodes: Sequence[int],
              *, horizon: int, max_windows: int, probe_frames: int, probe_dims: Sequence[int] | None,
              batch_size: int, device: torch.device) -> dict[str, float | list[float]]:
     """Every held-out figure: prediction errors (``prediction_errors``) and probe/embedding spread
