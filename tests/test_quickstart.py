@@ -91,12 +91,26 @@ def plan_stage(settings):
 @pytest.mark.parametrize("recipe", sorted(p.stem for p in (Path(CONFIG_DIR) / "recipe").glob("*.yaml")))
 def test_every_recipe_composes_each_of_its_stages_for_its_own_env(composer, recipe):
     cfg = composer(f"recipe={recipe}")
-    assert cfg.env == recipe
+    assert cfg.env.name == recipe
     assert (cfg.out == "quickstart") == (recipe == "two_room")  # the others write elsewhere: no mixed resumes
     for stage in QUICKSTART_STAGES:
         if cfg[stage] is not None:  # only a recipe with an imitate block fits a policy
             assert stage_config(stage, cfg[stage], "out=x").out == "x"
     assert (cfg.imitate is not None) == (cfg.plan.planner == "policy")
+
+
+@pytest.mark.parametrize("args, name, env_id", [
+    (["env=gym_swimmer"], "gym_swimmer", "worldjepa/GymGoal-v0"),
+    (["recipe=push", "env=reacher"], "reacher", "worldjepa/Reacher-v0"),
+    (["env.id=mymodule:MyGoal-v0"], "two_room", "mymodule:MyGoal-v0"),
+])
+def test_env_on_the_command_line_reaches_collect_and_plan(composer, args, name, env_id):
+    cfg = composer(*args)
+    env = as_overrides(OmegaConf.create({"env": cfg.env}))
+    for stage, wiring in (("collect", ["out=d"]), ("plan", ["checkpoint=x.pt", "out=e"])):
+        stage_cfg = stage_config(stage, cfg[stage], *env, *wiring)
+        assert (stage_cfg.env.name, stage_cfg.env.id) == (name, env_id)
+        assert dict(stage_cfg.env.kwargs) == dict(cfg.env.kwargs)
 
 
 def test_reacher_recipe_reaches_its_stages_with_the_benchmarked_steps_and_closed_loop(composer):
@@ -135,3 +149,11 @@ def test_help_says_stage_blocks_take_their_commands_keys(capsys):
     main(["quickstart", "plan.episodes=7", "--help"])
     text = capsys.readouterr().out
     assert "blocks take any key of that command" in text and "episodes: 7" in text
+
+
+def test_quickstart_on_a_wrapped_gymnasium_env_from_the_command_line(tmp_path):
+    out = tmp_path / "swim"
+    run_quickstart(out, "env=gym_swimmer", "env.kwargs.image_size=32", "collect.policy=correlated", *TINY)
+    results = assert_results_match_episodes(out / "eval", episodes=2)
+    assert results["env_id"] == "worldjepa/GymGoal-v0" and results["config"]["env"]["kwargs"]["gym_id"] == "Swimmer-v5"
+    assert json.loads((out / "data" / "meta.json").read_text())["env_kwargs"]["gym_id"] == "Swimmer-v5"

@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from worldjepa.cli import QUICKSTART_STAGES
-from worldjepa.config import compose_command, one_line
+from worldjepa.config import as_overrides, compose_command, one_line
 from worldjepa.data.collector import run as collect
 from worldjepa.errors import WorldJepaError
 from worldjepa.evaluation.plan import run as plan
@@ -58,17 +58,17 @@ def run(cfg: DictConfig) -> dict:
     out = Path(cfg.out)
     data, run_dir, eval_dir = out / "data", out / "run", out / "eval"
     checkpoint, policy_dir = run_dir / "last.pt", run_dir / "policy"
-    env = f"env={cfg.env}"
+    env = as_overrides(OmegaConf.create({"env": cfg.env}))  # the whole env block: a config name, or a module:id
     # Every stage's config is composed (and so checked) before the first stage starts.
     configs = {
-        "collect": stage_config("collect", cfg.collect, env, f"out={data}"),
+        "collect": stage_config("collect", cfg.collect, *env, f"out={data}"),
         "train": stage_config("train", cfg.train, f"data={data}", f"out={run_dir}"),
     }
     prior = []
     if cfg.imitate is not None:
         configs["imitate"] = stage_config("imitate", cfg.imitate, f"checkpoint={checkpoint}", f"out={policy_dir}")
         prior = [f"prior={policy_dir / POLICY}"]
-    configs["plan"] = stage_config("plan", cfg.plan, env, f"checkpoint={checkpoint}", f"out={eval_dir}", *prior)
+    configs["plan"] = stage_config("plan", cfg.plan, *env, f"checkpoint={checkpoint}", f"out={eval_dir}", *prior)
     started = time.perf_counter()
     timings: dict[str, float] = {}
     for stage, config in configs.items():
