@@ -192,3 +192,22 @@ def test_a_refused_command_leaves_the_run_record_it_found(tmp_path):
     assert proc.returncode != 0 and "protocol.dataset is null" in error_lines(proc)[-1]
     for name in ("config.yaml", "overrides.yaml"):
         assert (out / ".hydra" / name).read_text() == f"the {name} of an earlier run\n"
+
+
+def test_an_unexpected_error_is_one_line_unless_debugging(tmp_path, monkeypatch, capsys):
+    from worldjepa import cli
+
+    def broken(cfg):
+        raise RuntimeError("the planner's cache is inconsistent")
+
+    monkeypatch.setattr(cli, "_resolve", lambda target: broken)
+    out = tmp_path / "eval"
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["plan", "planner=random", f"out={out}"])
+    message = str(exit_info.value.code)
+    assert message.startswith("worldjepa plan: internal error: RuntimeError: the planner's cache is inconsistent")
+    assert "WORLDJEPA_DEBUG=1" in message and "\n" not in message and not out.exists()
+    monkeypatch.setenv("WORLDJEPA_DEBUG", "1")  # the error goes on to Hydra, which prints its traceback
+    with pytest.raises(SystemExit):
+        cli.main(["plan", "planner=random", f"out={out}"])
+    assert "Traceback" in capsys.readouterr().err

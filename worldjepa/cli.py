@@ -207,6 +207,13 @@ def main(argv: list[str] | None = None) -> None:
             # Every command writes atomically and resumes, so an interrupt loses only work in flight.
             print(f"\nworldjepa {command}: interrupted; rerun the same command to resume.", file=sys.stderr)
             sys.exit(130)
+        except Exception as err:  # anything else is ours to fix: one line, the traceback on request
+            if os.environ.get("WORLDJEPA_DEBUG"):
+                raise
+            if record is not None:
+                record.undo()
+            sys.exit(f"worldjepa {command}: internal error: {type(err).__name__}: {describe_error(err)} "
+                     "(rerun with WORLDJEPA_DEBUG=1 for the traceback, and please report it)")
 
     sys.argv = [f"worldjepa {command}", *rest]
     hydra.main(config_path=CONFIG_DIR, config_name=config_name, version_base="1.3")(task)()
