@@ -6,22 +6,20 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TYPE_CHECKING
+from typing import Any
 
 import torch
 
 from worldjepa.data.collector import make_env, resolve_env_config
 from worldjepa.models.goal_policy import GoalPolicy
+from worldjepa.models.goal_value import GoalValue
+from worldjepa.models.protocol import WorldModel
 from worldjepa.planners import HeldChunkPlanner, Planner, make_planner
 from worldjepa.planning.agent import LatentAgent, MPCAgent
 from worldjepa.planning.costs import LatentCost
-from worldjepa.models.goal_value import GoalValue
 from worldjepa.planning.loading import load_head, load_model
 from worldjepa.planning.oracle import OracleAgent
 from worldjepa.planning.subgoals import SubgoalGraph, build_graph
-
-if TYPE_CHECKING:  # the protocol is for annotations only
-    from worldjepa.models.protocol import WorldModel
 
 PLANNER_NAMES = ("cem", "mppi", "gradient", "random", "oracle", "policy")
 # Planning further than the model was trained to roll out degrades predictions gradually, so a

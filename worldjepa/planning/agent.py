@@ -9,8 +9,6 @@ with B goal images, then `act` with the frames of the still-running episodes and
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,12 +18,10 @@ import torch
 from torch import Tensor
 
 from worldjepa.models.goal_policy import GoalPolicy, propose
+from worldjepa.models.protocol import WorldModel
 from worldjepa.planners import CostFn, HeldChunkPlanner, MPCController, PlanResult, Planner
 from worldjepa.planning.costs import LatentCost
 from worldjepa.planning.subgoals import SubgoalGraph
-
-if TYPE_CHECKING:  # the protocol is for annotations only
-    from worldjepa.models.protocol import WorldModel
 
 
 @dataclass

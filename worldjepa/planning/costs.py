@@ -11,8 +11,6 @@ same quantity the JEPA predictor is trained to minimise, so cost units match tra
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,10 +18,8 @@ import torch
 from torch import Tensor
 
 from worldjepa.models.goal_value import GoalValue
+from worldjepa.models.protocol import WorldModel
 from worldjepa.planners import CostFn
-
-if TYPE_CHECKING:  # the protocol is for annotations only
-    from worldjepa.models.protocol import WorldModel
 
 REDUCTIONS = ("final", "mean", "sum", "min")
 
