@@ -211,6 +211,8 @@ def test_non_finite_values_in_a_chunk_are_reported_by_file_and_row(dataset_copy,
     np.save(path, array)
     with pytest.raises(DatasetError, match=rf"000004/{name}\.npy holds NaN or inf \(rows \[7\]\): delete .*000004"):
         WindowDataset(dataset_copy, window=3)
+    with pytest.raises(DatasetError, match=rf"000004/{name}\.npy holds NaN or inf \(rows \[7\]\)"):
+        open_dataset(dataset_copy).load(4, name)  # the one guard every reader (train, imitate, value) goes through
 
 
 def episode_arrays(root: Path) -> dict[str, np.ndarray]:

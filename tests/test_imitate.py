@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
+from worldjepa.data import DatasetError
 from worldjepa.evaluation.plan import evaluate
 from worldjepa.training.imitate import HindsightPairs, fit_policy, imitate
 from worldjepa.models import load_world_model
@@ -157,3 +160,15 @@ def test_imitate_checks_its_settings_before_encoding(fault_checkpoint, tmp_path)
     with pytest.raises(ValueError, match="missing does not exist"):
         imitate(checkpoint=str(fault_checkpoint), data=str(tmp_path / "missing"), out=tmp_path, **IMITATE)
     assert not (tmp_path / "policy.pt").exists()
+
+
+def test_nan_actions_are_refused_by_file_and_row_before_a_policy_is_fit(fault_checkpoint, fault_dataset, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(fault_dataset, data)
+    path = data / "episodes" / "000001" / "actions.npy"
+    actions = np.load(path)
+    actions[3, 1] = np.nan
+    np.save(path, actions)
+    with pytest.raises(DatasetError, match=r"000001/actions\.npy holds NaN or inf \(rows \[3\]\)"):
+        imitate(checkpoint=str(fault_checkpoint), data=str(data), out=tmp_path / "pol", **IMITATE)
+    assert not (tmp_path / "pol" / "policy.pt").exists()

@@ -253,7 +253,8 @@ class EpisodeStore:
         return self.root / EPISODES_DIR / episode_name(index)
 
     def load(self, index: int, name: str, mmap: bool = False) -> np.ndarray:
-        """Array ``name`` (pixels/actions/proprio/state) of episode ``index``, checked against the meta."""
+        """Array ``name`` (pixels/actions/proprio/state) of episode ``index``, checked against the meta (and,
+        unless memory-mapped, for NaN or inf)."""
         if name not in ARRAYS:
             raise ValueError(f"unknown episode array {name!r}; valid names: {sorted(ARRAYS)}")
         path = self.episode_dir(index) / f"{name}.npy"
@@ -265,6 +266,11 @@ class EpisodeStore:
                 f"and (T, {', '.join(map(str, expected))}) from meta.json: delete {path.parent} and "
                 "rerun the same `worldjepa collect` command"
             )
+        if array.dtype.kind == "f" and not mmap:  # one guard for every reader: one NaN poisons a fit
+            bad = np.flatnonzero(~np.isfinite(array).reshape(len(array), -1).all(axis=1))
+            if len(bad):
+                raise DatasetError(f"{path} holds NaN or inf (rows {bad[:5].tolist()}): delete {path.parent} and "
+                                   "rerun the same `worldjepa collect` command, which refills it")
         return array
 
     def _trailing_shape(self, name: str) -> tuple[int, ...]:
