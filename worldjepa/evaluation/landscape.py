@@ -22,6 +22,7 @@ from worldjepa.atomic import write_json_atomic
 from worldjepa.evaluation.plots import figure, save_png
 from worldjepa.planning.costs import METRICS, check_cost_options
 from worldjepa.models.goal_value import GoalValue
+from worldjepa.models.protocol import WorldModel
 from worldjepa.planning.loading import load_head, load_model
 from worldjepa.data.collector import make_env, resolve_env_config
 
@@ -52,7 +53,7 @@ def grid_states(goal_state: np.ndarray, axes, resolution: int) -> np.ndarray:
 
 
 @torch.no_grad()
-def cost_landscape(model: Any, sim: Any, goal_state: np.ndarray, resolution: int = 32, metric: str = "l2",
+def cost_landscape(model: WorldModel, sim: Any, goal_state: np.ndarray, resolution: int = 32, metric: str = "l2",
                    value: GoalValue | None = None,
                    batch_size: int = 256, device: str | torch.device = "cpu") -> Landscape:
     """Render and encode the grid around `goal_state` in `sim` (an unwrapped MujocoGoalEnv)."""

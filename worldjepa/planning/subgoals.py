@@ -23,6 +23,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from worldjepa.data.format import EpisodeStore
+from worldjepa.models.protocol import WorldModel
+
 
 def _adjacency(pairs: np.ndarray, cost: np.ndarray, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Undirected adjacency (neighbours, edge costs) per node from [E, 2] pairs (the tasks' dynamics are reversible)."""
@@ -98,7 +101,7 @@ class SubgoalGraph:
 
 
 @torch.no_grad()
-def build_graph(model: Any, store: Any, stride: int, max_nodes: int = 8000, batch_size: int = 256,
+def build_graph(model: WorldModel, store: EpisodeStore, stride: int, max_nodes: int = 8000, batch_size: int = 256,
                 device: str | torch.device = "cpu", **graph_kwargs: Any) -> SubgoalGraph:
     """Encode every `stride`-th frame of the dataset `store` (evenly thinned to `max_nodes`) into a graph."""
     frames, episode_of = [], []
