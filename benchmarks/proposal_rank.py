@@ -42,18 +42,11 @@ def preferred_shares(agent: LatentAgent, env, tasks, samples: int, gen: torch.Ge
         ends = sim.simulate(sim.get_state(), cands[0].reshape(samples + 1, h * fs, d // fs).double().numpy())[:, -1]
         with torch.no_grad():
             z = model.encode(torch.from_numpy(np.stack([sim.render_state(e) for e in ends])))
-            on_true = end_state_cost(agent, z)
+            on_true = agent.cost.distance(z, agent.z_goal[0])
         true = torch.from_numpy(sim.task_distance(ends, np.asarray(info["goal_state"])))
         for key, c in (("predicted", predicted), ("true_end_states", on_true), ("true_distance", true)):
             shares[key].append(float((c[1:] < c[0]).double().mean()))
     return {key: float(np.mean(v)) for key, v in shares.items()}
-
-
-def end_state_cost(agent: LatentAgent, z: torch.Tensor) -> torch.Tensor:
-    """The agent's cost metric between end embeddings z [N, D] and its goal."""
-    goal = agent.z_goal[0]
-    value = agent.cost.value
-    return value.steps(z, goal) if agent.cost.metric == "value" else (z - goal).pow(2).mean(-1)
 
 
 def main() -> None:

@@ -9,16 +9,12 @@ import torch
 from worldjepa.models.goal_value import GoalValue
 from worldjepa.planning.costs import LatentCost
 from worldjepa.evaluation.plan import evaluate
+from worldjepa.evaluation.records import rank_correlation
 from worldjepa.training.value import HindsightTransitions, ValueSettings, fit_goal_value, fit_value
 
 from conftest import FAULT_ENV, assert_results_match_episodes
 
 POSITIONS = 12
-
-
-def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
-    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
-    return float(np.corrcoef(ra, rb)[0, 1])
 
 
 @pytest.fixture(scope="module")

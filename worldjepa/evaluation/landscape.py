@@ -20,7 +20,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from worldjepa.atomic import write_json_atomic
 from worldjepa.evaluation.plots import figure, save_png
-from worldjepa.planning.costs import METRICS, check_cost_options
+from worldjepa.evaluation.records import rank_correlation
+from worldjepa.planning.costs import LatentCost
 from worldjepa.models.goal_value import GoalValue
 from worldjepa.models.protocol import WorldModel
 from worldjepa.planning.loading import load_head, load_model
@@ -39,8 +40,7 @@ class Landscape:
     @property
     def spearman(self) -> float:
         """Rank correlation of latent cost and true distance over the grid (1 = same ordering)."""
-        ranks = [np.argsort(np.argsort(a.ravel())).astype(float) for a in (self.latent, self.true)]
-        return float(np.corrcoef(*ranks)[0, 1])
+        return rank_correlation(self.latent, self.true)
 
 
 def grid_states(goal_state: np.ndarray, axes, resolution: int) -> np.ndarray:
@@ -57,7 +57,7 @@ def cost_landscape(model: WorldModel, sim: Any, goal_state: np.ndarray, resoluti
                    value: GoalValue | None = None,
                    batch_size: int = 256, device: str | torch.device = "cpu") -> Landscape:
     """Render and encode the grid around `goal_state` in `sim` (an unwrapped MujocoGoalEnv)."""
-    check_cost_options("final", metric)
+    distance = LatentCost(metric, value=value).distance  # checks the metric, and that metric=value has a value
     if resolution < 2:
         raise ValueError(f"resolution={resolution}: pass 2 or more grid points per axis")
     states = grid_states(goal_state, sim.grid_axes, resolution)
@@ -67,7 +67,6 @@ def cost_landscape(model: WorldModel, sim: Any, goal_state: np.ndarray, resoluti
         frames.append(sim.render().copy())
     pixels = torch.from_numpy(np.stack(frames))
     z = torch.cat([model.encode(pixels[i : i + batch_size].to(device)).float() for i in range(0, len(pixels), batch_size)])
-    distance = value.steps if metric == "value" and value is not None else METRICS[metric]
     latent = distance(z[1:], z[:1]).cpu().numpy()
     true = sim.task_distance(states, goal_state)
     shape = (resolution, resolution)

@@ -76,6 +76,12 @@ def write_episodes(path: str | os.PathLike, records: Sequence[EpisodeRecord]) ->
     write_text_atomic(path, buf.getvalue())
 
 
+def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman rank correlation of two equally long arrays (1 = same ordering, -1 = reversed)."""
+    ranks = [np.argsort(np.argsort(np.ravel(x))).astype(float) for x in (a, b)]
+    return float(np.corrcoef(*ranks)[0, 1])
+
+
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
     """95% Wilson score interval for a binomial proportion (sensible at 0%, 100% and small n)."""
     if n == 0:

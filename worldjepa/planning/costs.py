@@ -120,7 +120,12 @@ class LatentCost:
             raise ValueError("cost.metric=value needs a GoalValue: pass cost.value=PATH (the value.pt of `worldjepa value`)")
         check_cost_options(self.reduction, self.metric)
 
+    @property
+    def distance(self) -> Callable[[Tensor, Tensor], Tensor]:
+        """The per-step distance between embeddings [..., D] and goals [..., D] (broadcast) -> [...]."""
+        return self.value.steps if self.metric == "value" else METRICS[self.metric]
+
     def __call__(self, model: WorldModel, z_hist: Tensor, z_goal: Tensor, grad: bool = False) -> CostFn:
         """The CostFn of B problems: context z_hist [B, k, D], goals z_goal [B, D]."""
-        distance = self.value.steps if self.metric == "value" else None
-        return latent_cost(model, z_hist, z_goal, self.metric, self.reduction, self.intermediate_weight, grad, distance)
+        return latent_cost(model, z_hist, z_goal, self.metric, self.reduction, self.intermediate_weight, grad,
+                           self.distance)

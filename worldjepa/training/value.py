@@ -9,19 +9,23 @@ average one; a Polyak-averaged target network stabilises the backup.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm import trange
 
 from worldjepa.atomic import write_json_atomic
 from worldjepa.errors import WorldJepaError, check_positive_int
+from worldjepa.evaluation.records import rank_correlation
 from worldjepa.models.goal_value import GoalValue
+from worldjepa.planning.costs import METRICS
 from worldjepa.training.device import select_device
 from worldjepa.training.frozen import encode_episodes, fitted_summary, load_frozen
 
@@ -64,8 +68,8 @@ class HindsightTransitions:
         self.starts, self.ends = torch.tensor(starts), torch.tensor(ends)
 
     def sample(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
-        t = self.starts[torch.randint(len(self.starts), (n,), generator=gen)]
-        end = self.ends[torch.searchsorted(self.starts, t)]
+        pick = torch.randint(len(self.starts), (n,), generator=gen)
+        t, end = self.starts[pick], self.ends[pick]
         # Geometric offset in latent steps (mean 1 / (1 - gamma)), at least one step, inside the episode.
         u = torch.rand(n, generator=gen).clamp_min(1e-12)
         steps = 1 + torch.floor(torch.log(u) / math.log(self.gamma)).long()
@@ -84,9 +88,7 @@ def fit_value(train: HindsightTransitions, settings: ValueSettings, seed: int, d
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     value = GoalValue(train.z.shape[1], s.hidden, s.depth, s.gamma).to(device)
-    target = GoalValue(train.z.shape[1], s.hidden, s.depth, s.gamma).to(device)
-    target.load_state_dict(value.state_dict())
-    target.requires_grad_(False)
+    target = copy.deepcopy(value).requires_grad_(False)
     opt = torch.optim.AdamW(value.parameters(), lr=s.lr)
     loss = torch.tensor(math.nan)
     for step in trange(s.steps, desc="value", disable=not progress):
@@ -119,7 +121,6 @@ def fit_goal_value(*, checkpoint: str, data: str | None, out: str | Path, seed: 
         check_positive_int(name, getattr(s, name))
     if not 0.5 <= s.expectile < 1:
         raise ValueError(f"expectile={s.expectile}: pass a value in [0.5, 1) (0.9 learns the shortest routes)")
-    torch.manual_seed(seed)
     torch_device = select_device(device)
     frozen = load_frozen(checkpoint, data, torch_device)
     out = Path(out)
@@ -147,15 +148,13 @@ def fit_goal_value(*, checkpoint: str, data: str | None, out: str | Path, seed: 
 @torch.no_grad()
 def ranking(value: GoalValue, episodes: list[torch.Tensor]) -> dict[str, float]:
     """Mean Spearman correlation, over episodes, of the value's steps and of L2 with the steps left to the last frame."""
-    def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
-        ra, rb = (x.argsort().argsort().double() for x in (a, b))
-        return float(torch.corrcoef(torch.stack([ra, rb]))[0, 1])
-
-    rows = [(spearman(value.steps(z, z[-1:]), left), spearman((z - z[-1:]).pow(2).mean(-1), left))
-            for z in episodes if len(z) > 2 for left in [torch.arange(len(z) - 1, -1, -1).double()]]
-    if not rows:
-        return {"spearman_value": math.nan, "spearman_l2": math.nan}
-    return {"spearman_value": sum(r[0] for r in rows) / len(rows), "spearman_l2": sum(r[1] for r in rows) / len(rows)}
+    by_value, by_l2 = [], []
+    for z in (z for z in episodes if len(z) > 2):
+        left = np.arange(len(z) - 1, -1, -1)
+        by_value.append(rank_correlation(value.steps(z, z[-1:]).numpy(), left))
+        by_l2.append(rank_correlation(METRICS["l2"](z, z[-1:]).numpy(), left))
+    mean = lambda values: float(np.mean(values)) if values else math.nan  # noqa: E731
+    return {"spearman_value": mean(by_value), "spearman_l2": mean(by_l2)}
 
 
 def run(cfg: DictConfig) -> dict:
