@@ -85,7 +85,7 @@ def collect(checkpoint: Path, base: Path, out: Path, episodes: int, batch: int, 
     shutil.copytree(base, out, copy_function=os.link)  # hard links: the base's episodes are never rewritten
     first = max(list_episodes(out)) + 1
     planner, cost = plan_defaults()
-    s = resolve(dataset_env(meta), planner, str(checkpoint), None, None, budget, "auto", task_seed)
+    s = resolve(dataset_env(meta), planner, str(checkpoint), None, None, budget, "auto", task_seed, cost=cost)
     rng = np.random.default_rng(task_seed)
     envs = [NoisyRecorder(make_env(s.env_cfg["id"], s.env_cfg["kwargs"]), noise, rng) for _ in range(batch)]
     tasks = env_goal_tasks(task_seed, budget, episodes, envs[0])

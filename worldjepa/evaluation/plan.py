@@ -81,24 +81,23 @@ def run(cfg: DictConfig | Mapping[str, Any]) -> EvalResults:
             "one seed or more and videos >= 0"
         )
     budget, prior = protocol["budget"], c["prior"]
-    if cost["metric"] == "value" and not cost.get("value") and c["planner"]["name"] not in ("oracle", "random"):
-        raise ValueError("cost.metric=value plans with a learned goal value: pass cost.value=PATH (the value.pt of "
-                         "`worldjepa value checkpoint=...`)")
     s = resolve(c["env"], c["planner"], c["checkpoint"], c["horizon"], c["frameskip"], budget, c["device"], seeds[0],
-                c["hold"], prior, cost.get("value") if cost["metric"] == "value" else None)
+                c["hold"], prior, cost)
     if s.model is not None:
         s.model = ablate_predictor(s.model, c["predictor"])
     if protocol.get("goal_source") == "dataset" and not protocol.get("dataset"):
         protocol["dataset"] = training_dataset(s)
     check_protocol(protocol)
     execute = s.planner_cfg.get("execute") if c["execute"] is None else c["execute"]  # like horizon: null = the planner's
+    if execute is None:  # the MPC default: whole plan steps
+        execute = c["replan_every"] * s.frameskip
     resolved = {
         "env": s.env_cfg, "planner": s.planner_cfg, "checkpoint": c["checkpoint"] if s.model is not None else None,
         "checkpoint_sha256": s.checkpoint_sha, "horizon": s.horizon, "frameskip": s.frameskip,
-        "replan_every": c["replan_every"], "execute": c["replan_every"] * s.frameskip if execute is None else execute, "hold": c["hold"],
+        "replan_every": c["replan_every"], "execute": execute, "hold": c["hold"],
         "protocol": protocol, "cost": cost, "subgoals": subgoals if s.model is not None else {"enabled": False},
         "prior_sha256": file_sha256(prior) if s.policy is not None else None, "predictor": c["predictor"],
-        "value_sha256": file_sha256(cost["value"]) if s.value is not None else None,
+        "value_sha256": file_sha256(cost["value"]) if s.latent_cost and s.latent_cost.value is not None else None,
     }
     config_id = hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()[:12]
     out = Path(c["out"])

@@ -43,7 +43,7 @@ class PlanSetup:
     threshold: float
     checkpoint_sha: str | None
     policy: GoalPolicy | None = None  # proposes plans to every solve (`prior=PATH`)
-    value: GoalValue | None = None  # the learned goal cost (`cost.metric=value cost.value=PATH`)
+    latent_cost: LatentCost | None = None  # what the latent planners score (None without a model)
 
     @property
     def name(self) -> str:
@@ -58,8 +58,7 @@ class PlanSetup:
         if self.name == "oracle":
             return OracleAgent(envs, self.planner, self.frameskip, reduction=cost["reduction"],
                                intermediate_weight=cost["intermediate_weight"], **mpc)
-        latent = LatentCost(cost["metric"], cost["reduction"], cost["intermediate_weight"], value=self.value)
-        return LatentAgent(self.model, self.planner, cost=latent, policy=self.policy, subgoals=graph,
+        return LatentAgent(self.model, self.planner, cost=self.latent_cost, policy=self.policy, subgoals=graph,
                            lookahead=lookahead, **mpc)
 
 
@@ -83,10 +82,11 @@ def check_horizon(horizon: int, train_horizon: int | None) -> None:
 
 def resolve(env: str | Mapping[str, Any], planner: Mapping[str, Any], checkpoint: str | None, horizon: int | None,
             frameskip: int | None, budget: int, device: str, seed: int, hold: bool = False,
-            prior: str | None = None, value: str | None = None) -> PlanSetup:
-    """Resolve env, model (checked against the env), planner, frameskip, horizon and policy.
+            prior: str | None = None, cost: Mapping[str, Any] | None = None) -> PlanSetup:
+    """Resolve env, model (checked against the env), planner, frameskip, horizon, policy and latent cost.
 
-    `hold=True` searches one action per plan step, held for its `frameskip` env steps.
+    `hold=True` searches one action per plan step, held for its `frameskip` env steps. `cost` is the plan
+    config's cost block (default: LatentCost's defaults); its `value` file is loaded for metric=value.
     """
     from worldjepa.models.meta import check_compatible
     from worldjepa.training.device import select_device
@@ -141,9 +141,16 @@ def resolve(env: str | Mapping[str, Any], planner: Mapping[str, Any], checkpoint
     if hold:
         solver_obj = HeldChunkPlanner(solver_obj, frameskip)
     policy = _policy(prior, name, model, sha, hold, torch_device)
-    goal_value = load_head(GoalValue, value, sha, torch_device) if value and model is not None else None
+    latent_cost = _latent_cost(dict(cost or {}), sha, torch_device) if model is not None else None
     return PlanSetup(env_cfg, planner_cfg, model, solver_obj, frameskip, horizon, torch_device, threshold, sha, policy,
-                     goal_value)
+                     latent_cost)
+
+
+def _latent_cost(cost: dict[str, Any], checkpoint_sha: str | None, device: torch.device) -> LatentCost:
+    """The cost block as a LatentCost, with the GoalValue of `cost.value` for metric=value (checked by LatentCost)."""
+    path = cost.pop("value", None)
+    value = load_head(GoalValue, path, checkpoint_sha, device) if cost.get("metric") == "value" and path else None
+    return LatentCost(**cost, value=value)
 
 
 def _policy(path: str | None, planner: str, model: WorldModel | None, checkpoint_sha: str | None, hold: bool,
