@@ -106,8 +106,8 @@ def wrong_type(cfg: Any, reference: Any, prefix: str = "") -> str | None:
             if problem:
                 return problem
         return None
-    key, value = prefix.rstrip("."), cfg
-    if value is None or isinstance(default := reference, (list, dict, str)) or default is None:
+    key, value, default = prefix.rstrip("."), cfg, reference
+    if value is None or default is None or isinstance(default, (list, dict, str)):
         return None
     if isinstance(default, bool):
         ok, kind = isinstance(value, bool), "true or false"

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from worldjepa.checkpoint import file_sha256
 from worldjepa.data import open_dataset, split_episodes
 from worldjepa.data.format import EpisodeStore
-from worldjepa.models import WorldModel, load_world_model
+from worldjepa.models import WorldModel
 from worldjepa.models.heads import SavedHead
+from worldjepa.planning.loading import load_model
 
 
 @dataclass
@@ -30,7 +30,7 @@ class Frozen:
 
 def load_frozen(checkpoint: str, data: str | None, device: torch.device) -> Frozen:
     """Load `checkpoint` and `data` (default: the checkpoint's training dataset), checked to be of one env."""
-    model = load_world_model(checkpoint, map_location=device).eval().requires_grad_(False)
+    model, sha = load_model(checkpoint, device)
     if not data:
         data = (model.meta.dataset or {}).get("path")
         if not data or not Path(data).is_dir():
@@ -44,7 +44,7 @@ def load_frozen(checkpoint: str, data: str | None, device: torch.device) -> Froz
         )
     trained = model.meta.config
     train_eps, val_eps = split_episodes(store.root, trained.get("val_fraction", 0.1), seed=trained.get("seed", 0))
-    return Frozen(model, file_sha256(checkpoint), store, train_eps, val_eps)
+    return Frozen(model, sha, store, train_eps, val_eps)
 
 
 @torch.no_grad()
