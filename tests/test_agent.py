@@ -62,6 +62,7 @@ def test_latent_agent_steps_a_gym_env_with_valid_actions_and_warm_starts(model):
             np.testing.assert_allclose(action, plans[-1][0, 0, :2].numpy(), atol=1e-6)  # executes the plan's first action
         obs, _, _, _, info = env.step(action)
     env.close()
+    assert len(agent.frames[0]) == (model.history - 1) * FRAMESKIP + 1  # only the frames the context can reach
     assert len(inits) == 3 and inits[0] is None
     for prev, init in zip(plans, inits[1:]):  # each solve starts from the last plan, shifted by one chunk
         expected = shift_warm_start(split_chunks(prev, FRAMESKIP), FRAMESKIP).reshape(prev.shape)

@@ -10,6 +10,7 @@ with B goal images, then `act` with the frames of the still-running episodes and
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -45,7 +46,7 @@ class MPCAgent:
                  execute: int | None = None, warm_start: bool = True) -> None:
         self.planner, self.frameskip = planner, frameskip
         self.controller = MPCController(planner, frameskip, replan_every, warm_start=warm_start, execute=execute)
-        self.frames: list[list[np.ndarray]] = []
+        self.frames: list[deque[np.ndarray]] = []  # per episode, the newest frames the context can reach
         self.last_plan: PlanResult | None = None  # the solve of the latest `act`, None if it did not replan
         self.last_plan_seconds = 0.0
         self._single = False
@@ -60,7 +61,7 @@ class MPCAgent:
             raise ValueError(f"goal_pixels has shape {goals.shape}: pass one [H, W, 3] image or a [B, H, W, 3] batch")
         self._single = goals.ndim == 3
         goals = goals[None] if self._single else goals
-        self.frames = [[] for _ in goals]
+        self.frames = [deque(maxlen=self.context_frames) for _ in goals]
         self.controller.reset(len(goals))
         self.last_plan = None
         self.set_goals(goals, goal_states)
@@ -91,6 +92,8 @@ class MPCAgent:
         return actions[0] if self._single else actions
 
     # -- what subclasses supply --------------------------------------------------------
+    context_frames = 1  # frames each episode keeps: the blind and simulator agents need none before the newest
+
     def set_goals(self, goals: np.ndarray, goal_states: np.ndarray | None) -> None:
         """Remember the goals of a reset (the blind agent needs nothing)."""
 
@@ -123,6 +126,7 @@ class LatentAgent(MPCAgent):
         self.model, self.cost, self.policy = model, cost or LatentCost(), policy
         self.subgoals, self.lookahead = subgoals, lookahead
         self.device = planner.device
+        self.context_frames = (model.history - 1) * model.frameskip + 1
 
     @torch.no_grad()
     def encode(self, pixels: np.ndarray) -> Tensor:
@@ -137,7 +141,8 @@ class LatentAgent(MPCAgent):
     def context(self, rows: list[int]) -> Tensor:
         """z_hist [len(rows), history, D]: frames `frameskip` env steps apart like the training windows; an
         episode younger than the context repeats its first frame."""
-        t = len(self.frames[rows[0]]) - 1  # lockstep: every running episode has seen as many frames
+        # Lockstep: every running episode holds as many frames; until the window fills, frame 0 is the first.
+        t = len(self.frames[rows[0]]) - 1
         idx = [max(0, t - j * self.frameskip) for j in reversed(range(self.model.history))]
         return self.encode(np.stack([np.stack([self.frames[r][i] for i in idx]) for r in rows]))
 
