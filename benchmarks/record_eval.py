@@ -10,14 +10,15 @@ table shows can be recomputed from committed files. Then run `python benchmarks/
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
 from pathlib import Path
 
-from render_results import DEFAULT_COLUMNS, ROOT, RESULTS, run_row
+from render_results import ROOT, RESULTS, run_row, upsert_rows
 
-from worldjepa.atomic import write_json_atomic
+from worldjepa.atomic import write_text_atomic
 from worldjepa.evaluation.results import EvalResults
+
+
+PROVENANCE = "written by benchmarks/record_eval.py"
 
 
 def record(table: str, row_id: str, eval_dir: Path, command: str, cells: dict[str, str], title: str | None = None,
@@ -30,16 +31,9 @@ def record(table: str, row_id: str, eval_dir: Path, command: str, cells: dict[st
     settings = {key: summary["config"][key] for key in ("env", "planner", "checkpoint_sha256", "horizon", "frameskip",
                                                         "execute", "hold", "protocol", "cost", "subgoals", "seeds")}
     row = {**run_row(row_id, summary, command, settings), **cells,
-           "episodes_csv": f"runs/{table}/{row_id}.csv", "provenance": "written by benchmarks/record_eval.py"}
-    copy = results_dir / row["episodes_csv"]
-    copy.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(eval_dir / "episodes.csv", copy)
-    path = results_dir / f"{table}.json"
-    data = json.loads(path.read_text()) if path.exists() else {
-        "title": title or table, "provenance": "written by benchmarks/record_eval.py", "columns": DEFAULT_COLUMNS, "rows": []}
-    data["rows"] = [r for r in data["rows"] if r.get("id") != row_id] + [row]
-    write_json_atomic(path, data)
-    return path
+           "episodes_csv": f"runs/{table}/{row_id}.csv", "provenance": PROVENANCE}
+    write_text_atomic(results_dir / row["episodes_csv"], (eval_dir / "episodes.csv").read_text())
+    return upsert_rows(results_dir / f"{table}.json", [row], title or table, PROVENANCE)
 
 
 def main() -> None:

@@ -184,12 +184,16 @@ def record_run(task: str, report: dict, command: str, settings: dict, results_di
 
     Rows of the same id are replaced and the others kept, since a table may gather several runs.
     """
-    path = results_dir / f"{task}.json"
-    table = json.loads(path.read_text()) if path.exists() else {
-        "title": f"{task} (benchmarks/results.py)", "provenance": PROVENANCE_RUN, "columns": DEFAULT_COLUMNS, "rows": []}
     new = [run_row(name, summary, command, settings) for name, summary in report["planners"].items()]
-    fresh = {row["id"] for row in new}
-    table["rows"] = [row for row in table["rows"] if row.get("id") not in fresh] + new
+    return upsert_rows(results_dir / f"{task}.json", new, f"{task} (benchmarks/results.py)", PROVENANCE_RUN)
+
+
+def upsert_rows(path: Path, rows: list[Row], title: str, provenance: str) -> Path:
+    """Atomically replace the rows of the same id in the results file at `path` (made when new) and keep the others."""
+    table = json.loads(path.read_text()) if path.exists() else {
+        "title": title, "provenance": provenance, "columns": DEFAULT_COLUMNS, "rows": []}
+    fresh = {row["id"] for row in rows}
+    table["rows"] = [row for row in table["rows"] if row.get("id") not in fresh] + rows
     write_json_atomic(path, table)
     return path
 
