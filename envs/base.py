@@ -11,6 +11,7 @@ import mujoco
 import numpy as np
 from gymnasium import spaces
 
+from worldjepa.envs.distractors import Distractors, check_kind
 from worldjepa.envs.goal_api import GoalStateMixin
 from worldjepa.envs.rendering import make_renderer
 from worldjepa.envs.validation import check_actions
@@ -30,6 +31,12 @@ class MujocoGoalEnv(GoalStateMixin, gymnasium.Env):
     state (no goal marker is drawn, so the goal image looks exactly like an observation).
     ``reward = -distance``; ``terminated`` is always False; truncation comes from TimeLimit.
 
+    ``distractors`` (``none``, ``color``, ``shapes`` or ``both``; see envs/distractors.py) draws a
+    random floor colour and/or shapes moving on the floor into every frame, new ones each episode
+    and another independent draw for the goal image. They touch the pixels only: the same seed and
+    actions give the same states, starts and goals for every setting, since the draws come from a
+    stream spawned off the env's generator, which leaves that generator's own draws unchanged.
+
     Subclasses provide the asset and the task: ``sample_state``, ``sample_goal``,
     ``task_distance``, ``proprio``, ``sample_waypoint``, ``steer`` and ``waypoint_reached``.
     """
@@ -42,6 +49,7 @@ class MujocoGoalEnv(GoalStateMixin, gymnasium.Env):
     success_threshold: ClassVar[float]
     proprio_dim: ClassVar[int]
     camera: ClassVar[str] = "top"
+    floor_geom: ClassVar[str] = "floor"  # the plane that distractors recolour and on which their shapes move
     # Two (state dim, low, high) axes spanning where the agent can be: diagnostics (cost landscapes)
     # sweep a grid over them.
     grid_axes: ClassVar[tuple[tuple[int, float, float], tuple[int, float, float]]]
@@ -51,6 +59,7 @@ class MujocoGoalEnv(GoalStateMixin, gymnasium.Env):
         image_size: int = 64,
         action_repeat: int | None = None,
         render_mode: str | None = "rgb_array",
+        distractors: str = "none",
     ) -> None:
         if int(image_size) < 8:
             raise ValueError(f"image_size={image_size} is too small for {self.env_id}: pass 8 or more (64 is standard)")
@@ -77,6 +86,12 @@ class MujocoGoalEnv(GoalStateMixin, gymnasium.Env):
         self.action_space = spaces.Box(-1.0, 1.0, (self.action_dim,), np.float32)
         self.goal_state: np.ndarray | None = None
         self.goal_pixels: np.ndarray | None = None
+        self.distractors = check_kind(distractors, self.env_id)
+        self._floor = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_GEOM, self.floor_geom)
+        self._distractor_rng: np.random.Generator | None = None
+        self._scene_distractors: Distractors | None = None  # what `render` draws: this episode's
+        self._goal_distractors: Distractors | None = None
+        self._steps = 0  # env steps since reset: where the distractor shapes are
         # Created lazily so that constructing or pickling an env (e.g. for subprocess workers)
         # needs no GL context and no scratch simulation memory.
         self._renderer: mujoco.Renderer | None = None
@@ -121,7 +136,18 @@ class MujocoGoalEnv(GoalStateMixin, gymnasium.Env):
         if self._renderer is None:
             self._renderer = make_renderer(self.model, self.image_size)
         self._renderer.update_scene(self.data, camera=self.camera)
+        if self._scene_distractors is not None:
+            self._scene_distractors.draw(self._renderer.scene, self._floor, self._steps)
         return self._renderer.render()
+
+    def render_goal(self, state: np.ndarray) -> np.ndarray:
+        """The goal image of `state`: as `render_state`, with the goal's own distractors (frozen at step 0)."""
+        episode, steps = self._scene_distractors, self._steps
+        self._scene_distractors, self._steps = self._goal_distractors, 0
+        try:
+            return self.render_state(state)
+        finally:
+            self._scene_distractors, self._steps = episode, steps
 
     # ----------------------------------------------------------------- gymnasium API
     def reset(
@@ -134,6 +160,7 @@ class MujocoGoalEnv(GoalStateMixin, gymnasium.Env):
         start = self.sample_state(self.np_random) if start is None else self._check_state(start, "start_state")
         goal = options.get("goal_state")
         goal = self._sample_far_goal(start) if goal is None else goal
+        self._draw_distractors(new_stream=seed is not None)
         self.set_state(start)
         self.set_goal(goal)
         return self._obs(), self._reset_info()
@@ -146,6 +173,7 @@ class MujocoGoalEnv(GoalStateMixin, gymnasium.Env):
         # mj_step leaves positions of bodies one physics step stale; refresh them so the
         # rendered frame matches the returned state exactly (as render_state would show it).
         mujoco.mj_forward(self.model, self.data)
+        self._steps += 1
         info = self._info()
         return self._obs(), -info["distance"], False, False, info
 
@@ -162,6 +190,19 @@ class MujocoGoalEnv(GoalStateMixin, gymnasium.Env):
         return state
 
     # ----------------------------------------------------------------- helpers
+    def _draw_distractors(self, new_stream: bool) -> None:
+        """Draw this episode's and its goal's distractors; restart their stream when the env was reseeded."""
+        self._steps = 0
+        if self.distractors == "none":
+            return
+        if new_stream or self._distractor_rng is None:
+            self._distractor_rng = self.np_random.spawn(1)[0]
+        if self._floor < 0:
+            raise ValueError(f"{self.env_id} has no geom {self.floor_geom!r} to draw distractors on: set floor_geom")
+        half_width = float(self.model.geom_size[self._floor][:2].min())
+        self._scene_distractors = Distractors.sample(self._distractor_rng, self.distractors, half_width)
+        self._goal_distractors = Distractors.sample(self._distractor_rng, self.distractors, half_width)
+
     def _obs(self) -> dict[str, np.ndarray]:
         return {"pixels": self.render(), "proprio": self.proprio()}
 

@@ -59,9 +59,13 @@ class GoalStateMixin:
     def set_goal(self, goal_state: np.ndarray) -> np.ndarray:
         """Make `goal_state` the goal and return its pixels (also stored as `goal_pixels`)."""
         goal_state = self._check_state(goal_state, "goal_state")
-        self.goal_pixels = self.render_state(goal_state)
+        self.goal_pixels = self.render_goal(goal_state)
         self.goal_state = goal_state.copy()
         return self.goal_pixels
+
+    def render_goal(self, state: np.ndarray) -> np.ndarray:
+        """The goal image of `state`; a host that draws goals differently (e.g. distractors) overrides it."""
+        return self.render_state(state)
 
     def render_state(self, state: np.ndarray) -> np.ndarray:
         """Pixels of an arbitrary `state`; the current state is left untouched."""

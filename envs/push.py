@@ -54,6 +54,7 @@ class PushEnv(MujocoGoalEnv):
     success_threshold = 0.08
     grid_axes = ((0, -0.4, 0.4), (1, -0.4, 0.4))  # block x, y (the pusher stays at the goal's)
     proprio_dim = 4
+    floor_geom = "table"
 
     def __init__(
         self,
@@ -62,6 +63,7 @@ class PushEnv(MujocoGoalEnv):
         goal_distance_range: tuple[float, float] = (0.1, 0.3),
         push_prob: float = 0.8,
         render_mode: str | None = "rgb_array",
+        distractors: str = "none",
     ) -> None:
         low, high = (float(v) for v in goal_distance_range)
         if not 0.0 < low <= high <= 2 * _GOAL_BLOCK_LIMIT:
@@ -71,7 +73,9 @@ class PushEnv(MujocoGoalEnv):
             )
         if not 0.0 <= push_prob <= 1.0:
             raise ValueError(f"push_prob={push_prob} for {self.env_id}: pass a probability in [0, 1]")
-        super().__init__(image_size=image_size, action_repeat=action_repeat, render_mode=render_mode)
+        super().__init__(
+            image_size=image_size, action_repeat=action_repeat, render_mode=render_mode, distractors=distractors
+        )
         self.goal_distance_range = (low, high)
         self.push_prob = float(push_prob)
 

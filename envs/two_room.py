@@ -52,11 +52,14 @@ class TwoRoomEnv(MujocoGoalEnv):
         other_room_prob: float = 0.5,
         door_route_prob: float = 0.5,
         render_mode: str | None = "rgb_array",
+        distractors: str = "none",
     ) -> None:
         for name, value in (("other_room_prob", other_room_prob), ("door_route_prob", door_route_prob)):
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name}={value} for {self.env_id}: pass a probability in [0, 1]")
-        super().__init__(image_size=image_size, action_repeat=action_repeat, render_mode=render_mode)
+        super().__init__(
+            image_size=image_size, action_repeat=action_repeat, render_mode=render_mode, distractors=distractors
+        )
         self.other_room_prob = float(other_room_prob)
         self.door_route_prob = float(door_route_prob)
 

@@ -1,4 +1,4 @@
-"""Build a JEPAWorldModel from Hydra model/loss configs (or plain dicts), or load one from a checkpoint."""
+"""Build a world model (JEPA or reconstruction) from Hydra model/loss configs (or plain dicts), or load one from a checkpoint."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from worldjepa.checkpoint import CheckpointError, load_checkpoint
+from worldjepa.models.decoder import ConvDecoder
 from worldjepa.models.encoders import ConvEncoder, ViTEncoder
-from worldjepa.models.losses import LossConfig
-from worldjepa.models.meta import ModelMeta
+from worldjepa.models.losses import InverseDynamicsConfig, LossConfig, VCRegConfig
+from worldjepa.models.meta import DEFAULT_OBJECTIVE, OBJECTIVES, ModelMeta
 from worldjepa.models.predictors import GRUPredictor, MLPPredictor, Predictor, TransformerPredictor
+from worldjepa.models.reconstruction import ReconstructionWorldModel
 from worldjepa.models.world_model import JEPAWorldModel
 
 ENCODERS: dict[str, type[nn.Module]] = {"cnn": ConvEncoder, "vit": ViTEncoder}
@@ -23,6 +25,7 @@ PREDICTORS: dict[str, type[Predictor]] = {
     "gru": GRUPredictor,
     "transformer": TransformerPredictor,
 }
+DECODERS: dict[str, type[nn.Module]] = {"conv": ConvDecoder}
 
 
 def build_world_model(
@@ -34,7 +37,9 @@ def build_world_model(
     frameskip: int,
     history: int,
 ) -> JEPAWorldModel:
-    """Select encoder/predictor by `model_cfg.encoder.name` / `model_cfg.predictor.name`.
+    """Select encoder/predictor by `model_cfg.encoder.name` / `model_cfg.predictor.name`, and the
+    training objective by `model_cfg.objective` (jepa, the default, or reconstruction, which adds
+    `model_cfg.decoder` and trains without the JEPA-only VCReg and inverse dynamics).
 
     `action_dim` is the env's; the predictor sees frameskip * action_dim per latent step.
     The stored config has every constructor default filled in, so a checkpoint rebuilds the same
@@ -45,6 +50,9 @@ def build_world_model(
         raise ValueError(
             f"history={history}, frameskip={frameskip}, action_dim={action_dim}: all must be >= 1"
         )
+    objective = model_cfg.get("objective", DEFAULT_OBJECTIVE)
+    if objective not in OBJECTIVES:
+        raise ValueError(f"model.objective={objective!r} is unknown: use one of {OBJECTIVES}")
     enc_cfg = _resolve(ENCODERS, model_cfg.get("encoder", {}), "model.encoder", skip={"image_size"})
     pred_cfg = _resolve(
         PREDICTORS, model_cfg.get("predictor", {}), "model.predictor",
@@ -56,12 +64,18 @@ def build_world_model(
     predictor = PREDICTORS[pred_cfg["name"]](
         embed_dim=embed_dim, action_dim=frameskip * action_dim, history=history, **_kwargs(pred_cfg)
     )
-    return JEPAWorldModel(
-        encoder, predictor,
-        image_size=image_size, action_dim=action_dim, frameskip=frameskip, history=history,
-        embed_dim=embed_dim, loss=loss,
-        config={"model": {"encoder": enc_cfg, "predictor": pred_cfg}, "loss": loss.to_dict()},
-    )
+    stored: dict[str, Any] = {"objective": objective, "encoder": enc_cfg, "predictor": pred_cfg}
+    sizes = {"image_size": image_size, "action_dim": action_dim, "frameskip": frameskip, "history": history,
+             "embed_dim": embed_dim}
+    if objective == DEFAULT_OBJECTIVE:
+        return JEPAWorldModel(encoder, predictor, **sizes, loss=loss, config={"model": stored, "loss": loss.to_dict()})
+    dec_cfg = _resolve(DECODERS, model_cfg.get("decoder", {"name": "conv"}), "model.decoder",
+                       skip={"embed_dim", "image_size"})
+    decoder = DECODERS[dec_cfg["name"]](embed_dim=embed_dim, image_size=image_size, **_kwargs(dec_cfg))
+    # Pixels cannot collapse, and PlaNet/Dreamer have neither term: the stored config says they are off.
+    loss.vcreg, loss.inverse_dynamics = VCRegConfig(enabled=False), InverseDynamicsConfig(enabled=False)
+    return ReconstructionWorldModel(encoder, predictor, decoder, **sizes, loss=loss,
+                                    config={"model": {**stored, "decoder": dec_cfg}, "loss": loss.to_dict()})
 
 
 def load_world_model(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> JEPAWorldModel:

@@ -37,6 +37,14 @@ class InverseDynamicsConfig:
 
 
 @dataclass
+class ReconstructionConfig:
+    """Weights of the generative objective's extra terms (`model.objective=reconstruction` only)."""
+
+    frames: float = 1.0  # decode the encoded frames themselves (an autoencoder term)
+    latent: float = 1.0  # pull predictions onto the stop-gradient encodings of the true frames
+
+
+@dataclass
 class LossConfig:
     """Mirrors configs/loss/default.yaml (documented there)."""
 
@@ -46,12 +54,13 @@ class LossConfig:
     rollout_context: str = "target"
     vcreg: VCRegConfig = field(default_factory=VCRegConfig)
     inverse_dynamics: InverseDynamicsConfig = field(default_factory=InverseDynamicsConfig)
+    reconstruction: ReconstructionConfig = field(default_factory=ReconstructionConfig)
 
     @classmethod
     def from_dict(cls, cfg: dict[str, Any] | None) -> "LossConfig":
         """Build from a plain (possibly partial) dict; unknown keys or names -> ValueError."""
         cfg = dict(cfg or {})
-        nested = {"vcreg": VCRegConfig, "inverse_dynamics": InverseDynamicsConfig}
+        nested = {"vcreg": VCRegConfig, "inverse_dynamics": InverseDynamicsConfig, "reconstruction": ReconstructionConfig}
         for key, sub_cls in nested.items():
             if key in cfg:
                 cfg[key] = sub_cls(**_known_keys(sub_cls, cfg[key], f"loss.{key}"))
@@ -67,6 +76,7 @@ class LossConfig:
         return out
 
     def to_dict(self) -> dict[str, Any]:
+        """A plain nested dict (what checkpoints store)."""
         return asdict(self)
 
 

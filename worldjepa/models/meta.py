@@ -9,6 +9,10 @@ from typing import Any
 from worldjepa import __version__
 from worldjepa.checkpoint import CheckpointError
 
+# What a world model is trained to do (`model.objective`): predict target-encoder embeddings (JEPA) or
+# decode predicted embeddings into the true next frames (a generative model, worldjepa.models.reconstruction).
+OBJECTIVES = ("jepa", "reconstruction")
+DEFAULT_OBJECTIVE = "jepa"
 
 @dataclass(kw_only=True)
 class ModelMeta:
@@ -26,6 +30,11 @@ class ModelMeta:
     config: dict[str, Any]  # model and loss configs, defaults filled in; a trained model adds the run's config
     dataset: dict[str, Any] | None = None  # the training dataset's meta and path
     worldjepa_version: str = __version__
+
+    @property
+    def objective(self) -> str:
+        """The training objective recorded in the model config (checkpoints older than it are JEPA)."""
+        return self.config.get("model", {}).get("objective", DEFAULT_OBJECTIVE)
 
     def to_dict(self) -> dict[str, Any]:
         """A deep copy as a plain dict (what checkpoints store)."""

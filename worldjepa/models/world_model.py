@@ -35,7 +35,7 @@ from torch import nn
 from worldjepa.checkpoint import CheckpointError, save_checkpoint
 from worldjepa.data.batch import Batch
 from worldjepa.models.losses import DISTANCES, InverseDynamicsHead, LossConfig, vcreg_loss
-from worldjepa.models.meta import ModelMeta
+from worldjepa.models.meta import DEFAULT_OBJECTIVE, ModelMeta
 from worldjepa.models.predictors import Predictor, normalize_embedding
 
 
@@ -107,34 +107,16 @@ class JEPAWorldModel(nn.Module):
 
         Uses the first history + rollout_steps frames. Returns (scalar loss, python-float metrics).
         """
-        k, r, cfg = self.history, rollout_steps, self.loss_cfg
-        window = k + r
-        if rollout_steps < 1 or batch.pixels.shape[1] < window:
-            raise ValueError(
-                f"batch has {batch.pixels.shape[1]} frames, but history={k} + rollout_steps={r} "
-                f"needs {window} (rollout_steps >= 1): set the dataset window to {window}"
-            )
-        if batch.actions.shape[-1] != self.frameskip * self.action_dim:
-            raise ValueError(
-                f"batch actions have {batch.actions.shape[-1]} values per step, expected frameskip="
-                f"{self.frameskip} x action_dim={self.action_dim}: build the WindowDataset with the "
-                "model's frameskip"
-            )
-        pixels, actions = batch.pixels[:, :window], batch.actions[:, : window - 1]
+        k, cfg = self.history, self.loss_cfg
+        pixels, actions = self._window(batch, rollout_steps)
         z_online = self._embed(self.encoder, pixels)  # [B, T, D]
         with torch.no_grad():
             z_target = self._embed(self.target_encoder, pixels)
-        targets, step_actions = z_target[:, k:], actions[:, k - 1 :]  # [B, R, D], [B, R, A']
+        targets = z_target[:, k:]  # [B, R, D]
         distance = DISTANCES[cfg.distance]
-
-        # Teacher forcing: all R windows of k true frames in one batched predictor call.
-        b, d = z_online.shape[0], self.embed_dim
-        windows = z_online.unfold(1, k, 1)[:, :r].transpose(2, 3).reshape(b * r, k, d)
-        tf_pred = self.predictor.step(windows, step_actions.reshape(b * r, -1)).view(b, r, d)
+        context = z_target if cfg.rollout_context == "target" else z_online
+        tf_pred, ro_pred = self._predictions(z_online, context, actions)
         tf_loss = distance(tf_pred.float(), targets.float())
-
-        context = (z_target if cfg.rollout_context == "target" else z_online)[:, :k]
-        ro_pred = self.predictor.rollout(context, step_actions)
         ro_loss = distance(ro_pred.float(), targets.float())
 
         loss = cfg.teacher_forcing * tf_loss + cfg.rollout * ro_loss
@@ -148,8 +130,7 @@ class JEPAWorldModel(nn.Module):
             loss = loss + cfg.inverse_dynamics.weight * idm
             metrics["inverse_dynamics_loss"] = idm.item()
         metrics["loss"] = loss.item()
-        # Cheap collapse signal: mean over dims of the across-batch std of online embeddings.
-        metrics["z_std"] = z_online.detach().float().reshape(-1, d).std(dim=0).mean().item()
+        metrics["z_std"] = embedding_spread(z_online)
         return loss, metrics
 
     @torch.no_grad()
@@ -179,7 +160,10 @@ class JEPAWorldModel(nn.Module):
         structural = ("image_size", "action_dim", "frameskip", "history")
         ours = {k: getattr(self.meta, k) for k in structural} | {"model": self.meta.config["model"]}
         meta = checkpoint["meta"]  # a plain dict: it may come from a damaged or foreign file
-        theirs = {k: meta.get(k) for k in structural} | {"model": meta.get("config", {}).get("model")}
+        theirs_model = meta.get("config", {}).get("model")
+        if isinstance(theirs_model, dict):  # checkpoints from before `model.objective` existed are all JEPA
+            theirs_model = {"objective": DEFAULT_OBJECTIVE, **theirs_model}
+        theirs = {k: meta.get(k) for k in structural} | {"model": theirs_model}
         config_diff = _dict_diff(theirs, ours)
 
         state, own = checkpoint["state_dict"], self.state_dict()
@@ -203,10 +187,47 @@ class JEPAWorldModel(nn.Module):
 
     # ----- helpers -----
 
+    def _window(self, batch: Batch, rollout_steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first history + rollout_steps frames of `batch` and the actions between them, checked."""
+        k, r = self.history, rollout_steps
+        window = k + r
+        if rollout_steps < 1 or batch.pixels.shape[1] < window:
+            raise ValueError(
+                f"batch has {batch.pixels.shape[1]} frames, but history={k} + rollout_steps={r} "
+                f"needs {window} (rollout_steps >= 1): set the dataset window to {window}"
+            )
+        if batch.actions.shape[-1] != self.frameskip * self.action_dim:
+            raise ValueError(
+                f"batch actions have {batch.actions.shape[-1]} values per step, expected frameskip="
+                f"{self.frameskip} x action_dim={self.action_dim}: build the WindowDataset with the "
+                "model's frameskip"
+            )
+        return batch.pixels[:, :window], batch.actions[:, : window - 1]
+
+    def _predictions(
+        self, z_forced: torch.Tensor, z_context: torch.Tensor, actions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Teacher-forced and open-loop predictions of embeddings k..T-1, each [B, R, D].
+
+        Teacher forcing runs all R windows of k embeddings of `z_forced` [B, T, D] in one batched
+        predictor call; the rollout starts from the first k of `z_context` and feeds its predictions back.
+        """
+        k, d = self.history, self.embed_dim
+        b, r = z_forced.shape[0], z_forced.shape[1] - k
+        step_actions = actions[:, k - 1 :]  # [B, R, A']: the action after each context window
+        windows = z_forced.unfold(1, k, 1)[:, :r].transpose(2, 3).reshape(b * r, k, d)
+        tf_pred = self.predictor.step(windows, step_actions.reshape(b * r, -1)).view(b, r, d)
+        return tf_pred, self.predictor.rollout(z_context[:, :k], step_actions)
+
     def _embed(self, encoder: nn.Module, pixels: torch.Tensor) -> torch.Tensor:
         lead = pixels.shape[:-3]
         z = encoder(pixels.reshape(-1, *pixels.shape[-3:]))
         return normalize_embedding(z).reshape(*lead, self.embed_dim)
+
+
+def embedding_spread(z: torch.Tensor) -> float:
+    """Cheap per-step collapse signal: mean over dims of the across-batch std of embeddings [..., D]."""
+    return z.detach().float().reshape(-1, z.shape[-1]).std(dim=0).mean().item()
 
 
 def _dict_diff(a: Any, b: Any, prefix: str = "") -> list[str]:
