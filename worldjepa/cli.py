@@ -10,11 +10,12 @@ import errno
 import importlib
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
 
-from worldjepa.atomic import write_text_atomic
+from worldjepa.atomic import atomic_path
 from worldjepa.config import CONFIG_DIR, group_choices, one_line, wrong_type
 from worldjepa.errors import WorldJepaError
 
@@ -93,13 +94,24 @@ def compose_or_exit(command: str, overrides: list[str]):
     """The command's composed config, or exit with one line on a bad override."""
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
+    from omegaconf import DictConfig, OmegaConf
     from omegaconf.errors import OmegaConfBaseException
+
+    import yaml
 
     try:
         with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-            return compose(COMMANDS[command][0], overrides=overrides)
+            cfg = compose(COMMANDS[command][0], overrides=overrides)
     except (HydraException, OmegaConfBaseException) as err:
         sys.exit(f"worldjepa {command}: error: {one_line(err)} (`worldjepa {command} --help` lists the keys)")
+    except (yaml.YAMLError, UnicodeDecodeError) as err:  # a user's own config file (hydra.searchpath) is damaged
+        sys.exit(f"worldjepa {command}: error: {one_line(err)}: fix that file's YAML or pick another option")
+    for choice in group_choices(overrides):
+        group, _, option = choice.lstrip("+").partition("=")
+        if "." not in group and not isinstance(OmegaConf.select(cfg, group.replace("/", "."), default={}), DictConfig):
+            sys.exit(f"worldjepa {command}: error: the {group} option {option!r} ({option}.yaml) is not a block of "
+                     f"keys: fix {option}.yaml or pick another {group}")
+    return cfg
 
 
 def precheck(command: str, overrides: list[str]) -> RunRecord:
@@ -109,8 +121,8 @@ def precheck(command: str, overrides: list[str]) -> RunRecord:
     undo: the ``out`` this call created, or the run record Hydra is about to overwrite in it."""
     from omegaconf import OmegaConf
 
+    defaults = compose_or_exit(command, group_choices(overrides))  # first: names a damaged option's file
     cfg = compose_or_exit(command, overrides)
-    defaults = compose_or_exit(command, group_choices(overrides))
     problem = wrong_type(*(OmegaConf.to_container(c, resolve=False) for c in (cfg, defaults)))
     if problem:
         sys.exit(f"worldjepa {command}: error: {problem}")
@@ -119,7 +131,7 @@ def precheck(command: str, overrides: list[str]) -> RunRecord:
     if missing:
         wanted = " ".join(f"{key}=..." for key in missing)
         sys.exit(f"worldjepa {command}: error: missing {', '.join(missing)}: pass {wanted}")
-    created = not out.exists()
+    created = next((p for p in [*reversed(out.parents), out] if not p.exists()), None)
     try:
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out):  # an existing but read-only dir fails here
@@ -130,20 +142,33 @@ def precheck(command: str, overrides: list[str]) -> RunRecord:
 
 
 class RunRecord:
-    """Hydra rewrites ``out/.hydra/`` before a command validates its input; a refused command puts back
-    what was there (or removes the ``out`` it created), so it leaves the disk as it found it."""
+    """Hydra writes ``out/.hydra/`` and ``out/<command>.log`` before a command validates its input; a refused
+    command puts back what was there (or removes the dirs it created), so it leaves the disk as it found it."""
 
-    def __init__(self, out: Path, created: bool) -> None:
+    def __init__(self, out: Path, created: Path | None) -> None:
         self.out, self.created = out, created
-        record = out / ".hydra"
-        self.saved = {p.name: p.read_text() for p in record.iterdir() if p.is_file()} if record.is_dir() else None
+        self.saved = {p: p.read_bytes() for p in self._record()}
+
+    def _record(self) -> list[Path]:
+        """The files Hydra writes in ``out``: its .hydra/ dir and the log of the command."""
+        return [p for p in [*self.out.glob(".hydra/*"), *self.out.glob("*.log")] if p.is_file()]
 
     def undo(self) -> None:
-        if self.created:
+        if self.created is not None:
             remove_if_untouched(self.out)
-        elif self.saved is not None:
-            for name, data in self.saved.items():
-                write_text_atomic(self.out / ".hydra" / name, data)
+            for parent in self.out.parents:  # the dirs above `out` that mkdir made, while empty
+                if not (parent == self.created or self.created in parent.parents) or any(parent.iterdir()):
+                    break
+                parent.rmdir()
+            return
+        for path in self._record():
+            if path not in self.saved:
+                path.unlink()
+        for path, data in self.saved.items():
+            with atomic_path(path) as tmp:
+                tmp.write_bytes(data)
+        if not any(p.parent.name == ".hydra" for p in self.saved) and (self.out / ".hydra").is_dir():
+            shutil.rmtree(self.out / ".hydra")
 
 
 def remove_if_untouched(out: Path) -> None:
@@ -152,6 +177,11 @@ def remove_if_untouched(out: Path) -> None:
     entries = list(out.iterdir()) if out.is_dir() else []
     if all(e.name == ".hydra" or e.suffix == ".log" for e in entries):
         shutil.rmtree(out, ignore_errors=True)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM (a scheduler's stop) ends a command like Ctrl-C: whatever it wrote is complete, a rerun resumes."""
+    raise KeyboardInterrupt
 
 
 def _resolve(target: str):
@@ -183,6 +213,7 @@ def main(argv: list[str] | None = None) -> None:
     if command == "quickstart":
         rest = [_force_stage_key(arg) for arg in rest]
     os.environ.setdefault("WANDB_MODE", "offline")
+    signal.signal(signal.SIGTERM, _interrupt)
     config_name, target, _ = COMMANDS[command]
     flags = [arg for arg in rest if arg.startswith("-")]
     if flags and all(flag in ("-h", "--help") for flag in flags):  # with --cfg etc. Hydra decides

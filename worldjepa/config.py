@@ -93,26 +93,44 @@ def compose_command(name: str, settings: Mapping[str, Any] | None = None, *fixed
 
 
 def group_choices(overrides: list[str]) -> list[str]:
-    """The overrides that pick a config group's option (``planner=mppi``, ``model/encoder=vit``)."""
-    return [o for o in overrides if "=" in o and _is_group(o.split("=", 1)[0].lstrip("+~"))]
+    """The overrides that decide which options exist and which are picked: config-group choices
+    (``planner=mppi``, ``model/encoder=vit``) and ``hydra.searchpath`` (a user's own config dir)."""
+    return [o for o in overrides if "=" in o and (_is_group(o.split("=", 1)[0].lstrip("+~"))
+                                                  or o.lstrip("+~").startswith("hydra.searchpath="))]
+
+
+# A null default says nothing about its key's type: these keys' configs document it (with an example).
+NULLABLE_EXAMPLES: dict[str, Any] = {"episode_steps": 100, "threads": 1, "horizon": 8, "frameskip": 5, "execute": 5,
+                                     "coverage_bounds": [[0, 1], [0, 1]], "probe_dims": [0, 1], "imitate": {"steps": 1000}}
+# default type -> (accepts a value, what the message says it must be)
+_KINDS = {
+    bool: (lambda v: isinstance(v, bool), "true or false"),
+    int: (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    float: (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number"),
+    list: (lambda v: isinstance(v, list), "a list"),
+    dict: (lambda v: isinstance(v, dict), "a block of keys"),
+    str: (lambda v: not isinstance(v, (list, dict)), "one value (a name or path), not a list or block"),
+}
 
 
 def wrong_type(cfg: Any, reference: Any, prefix: str = "") -> str | None:
     """The first value of `cfg` whose type differs from the same key's default in `reference` (both plain
-    containers), as 'key=value must be ...'; None when every number and flag has its default's type."""
-    if isinstance(reference, dict) and isinstance(cfg, dict):
-        for key, default in reference.items():
+    containers), as 'key=value must be ...: pass e.g. ...'; None when every value has its default's type.
+    Null is every key's "unset"; an interpolation (``${budget}``) is checked at the key it names."""
+    if isinstance(reference, dict):  # a block (a quickstart stage checks what replaces its whole block)
+        for key, default in reference.items() if isinstance(cfg, dict) else ():
             problem = wrong_type(cfg.get(key), default, f"{prefix}{key}.") if key in cfg else None
             if problem:
                 return problem
         return None
-    key, value, default = prefix.rstrip("."), cfg, reference
-    if value is None or default is None or isinstance(default, (list, dict, str)):
+    key, value = prefix.rstrip("."), cfg
+    example = NULLABLE_EXAMPLES.get(key.rsplit(".", 1)[-1]) if reference is None else reference
+    if value is None or (isinstance(example, str) and "${" in example):
         return None
-    if isinstance(default, bool):
-        ok, kind = isinstance(value, bool), "true or false"
-    elif isinstance(default, int):
-        ok, kind = isinstance(value, int) and not isinstance(value, bool), "an integer"
-    else:
-        ok, kind = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
-    return None if ok else f"{key}={value!r} must be {kind}: pass e.g. {key}={str(default).lower() if isinstance(default, bool) else default}"
+    kind_of = type(example) if type(example) in _KINDS else str
+    accepts, kind = _KINDS[kind_of]
+    if accepts(value):
+        return None
+    shown = "..." if example in (None, "???") else render(example) if isinstance(example, (list, dict)) else example
+    shown = str(shown).lower() if isinstance(example, bool) else shown
+    return f"{key}={value!r} must be {kind}{' or null' if reference is None and kind_of is not str else ''}: pass e.g. {key}={shown}"

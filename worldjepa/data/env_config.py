@@ -70,7 +70,13 @@ def make_env(env_id: str, kwargs: Mapping[str, Any]) -> gym.Env:
     import worldjepa.envs  # noqa: F401  (registers the worldjepa/* ids)
 
     import_env_module(env_id)
-    env = gym.make(env_id, **kwargs)
+    try:
+        env = gym.make(env_id, **kwargs)
+    except (TypeError, ValueError, OverflowError) as err:  # a keyword the env does not take, or a value it cannot use
+        if isinstance(err, ValueError) and any(key in str(err) for key in kwargs):
+            raise  # the env's own message names the key
+        raise ValueError(f"env {env_id} cannot be made with env.kwargs={dict(kwargs)} ({err}): check env.kwargs "
+                         "against the env's config (configs/env/*.yaml)") from None
     # The id the user gave is the env's identity: a later process rebuilds the env from it, and a
     # dataset collected on it must match the evaluation env (gymnasium's spec drops the module).
     env.unwrapped.env_id = env_id
