@@ -37,6 +37,11 @@ TOLERANCE = 1e-6
 PROVENANCE_RUN = "written by benchmarks/results.py"
 DEFAULT_COLUMNS = [["planner", "planner"], ["tasks", "tasks"], ["success", "success"], ["ci95", "95% CI"],
                    ["per_seed", "per seed"]]
+# benchmarks/compare.py's grid: one row per task x world model x pixels, with its representation figures.
+COMPARE_COLUMNS = [["task", "task"], ["model", "world model"], ["pixels", "pixels"], ["tasks", "tasks"],
+                   ["success", "success"], ["ci95", "95% CI"], ["probe_r2", "position probe R²"],
+                   ["effective_rank", "effective rank"], ["collapsed", "collapse flagged"],
+                   ["train_s_per_step", "train s/step"], ["plan_s_per_replan", "plan s/replan"]]
 
 COMPUTED = ("success", "ci95", "per_seed", "tasks", "result")  # cells made from successes/episodes
 Row = dict[str, Any]
@@ -188,10 +193,11 @@ def record_run(task: str, report: dict, command: str, settings: dict, results_di
     return upsert_rows(results_dir / f"{task}.json", new, f"{task} (benchmarks/results.py)", PROVENANCE_RUN)
 
 
-def upsert_rows(path: Path, rows: list[Row], title: str, provenance: str) -> Path:
-    """Atomically replace the rows of the same id in the results file at `path` (made when new) and keep the others."""
+def upsert_rows(path: Path, rows: list[Row], title: str, provenance: str, columns: list[list[str]] | None = None) -> Path:
+    """Atomically replace the rows of the same id in the results file at `path` (made when new, with `columns`
+    or DEFAULT_COLUMNS) and keep the others."""
     table = json.loads(path.read_text()) if path.exists() else {
-        "title": title, "provenance": provenance, "columns": DEFAULT_COLUMNS, "rows": []}
+        "title": title, "provenance": provenance, "columns": columns or DEFAULT_COLUMNS, "rows": []}
     fresh = {row["id"] for row in rows}
     table["rows"] = [row for row in table["rows"] if row.get("id") not in fresh] + rows
     write_json_atomic(path, table)

@@ -47,13 +47,14 @@ def due(done: int, every: int, total: int) -> bool:
     return done % every == 0 or done == total
 
 
-def warn_on_collapse(health: dict[str, float], cfg: DictConfig, done: int) -> None:
-    """Log a warning (or raise CollapseError with collapse.stop) when the embeddings have collapsed."""
+def warn_on_collapse(health: dict[str, float], cfg: DictConfig, done: int) -> bool:
+    """Log a warning (or raise CollapseError with collapse.stop) when the embeddings have collapsed; say whether."""
     warning = check_collapse(health, cfg.collapse.threshold) if done > cfg.collapse.after else None
     if warning:
         log.warning("step %d: %s", done, warning)
         if cfg.collapse.stop:
             raise CollapseError(f"stopped at step {done} (collapse.stop=true): {warning}")
+    return warning is not None
 
 
 def train(cfg: DictConfig, info: DistInfo) -> dict:
@@ -98,10 +99,10 @@ def train(cfg: DictConfig, info: DistInfo) -> dict:
                             frames_per_s=f"{r.frames_per_step * (done - r.start_step) / clock.seconds:.0f}", refresh=False)
             if info.is_main and due(done, cfg.log_every, cfg.steps):
                 health = collapse_metrics(r.model, batch.pixels)
+                health["collapsed"] = float(warn_on_collapse(health, cfg, done))  # 1.0 when this check warned
                 logged = training_record(means.pop_means(), health, lr=lr, ema_momentum=momentum,
                                          grad_norm=grad_norm, raw_embed_norm_max=raw_norm)
                 logger.log(logged, step=done)
-                warn_on_collapse(health, cfg, done)
             # The checkpoint comes before the evaluation, so an evaluation that fails loses no weights.
             if info.is_main and due(done, cfg.ckpt_every, cfg.steps):
                 r.checkpoint.save(r.model, r.optimizer, step=done, lr=lr, ema_momentum=momentum,
