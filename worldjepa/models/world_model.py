@@ -21,6 +21,9 @@ uses the TARGET encoder for both the context frames and the goal: predictions, c
 then all live in one space. By default (`loss.rollout_context: target`) the rollout term also starts
 from target-encoder context, so training runs exactly the computation planning runs; the online
 and target encoders differ only by the EMA lag, which `monitoring.online_target_distance` tracks.
+
+`model.objective=reconstruction` builds the subclass in worldjepa/models/reconstruction.py instead: the
+same encoder and predictor trained through a pixel decoder, a generative baseline for this objective.
 """
 
 from __future__ import annotations
