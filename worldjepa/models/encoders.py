@@ -28,10 +28,16 @@ def pixels_to_float(pixels: torch.Tensor, image_size: int) -> torch.Tensor:
 
 
 class ConvEncoder(nn.Module):
-    """Four stride-2 4x4 convs (S -> S/16) + a linear head.
+    """4x4 convs, the first with stride `stem_stride`, the rest stride 2 (S -> S/16 by default) + a linear head.
 
     Flattening (rather than global pooling) keeps *where* things are, which is what the
     planning tasks (positions of a ball, arm, block) are about.
+
+    The stem: a 3-channel conv at full resolution runs at ~10% of the CPU's matmul peak
+    (benchmarks/results/roofline.json), so configs/model/encoder/cnn.yaml patchifies instead
+    (stem_stride 4: non-overlapping 4x4 patches, then two stride-2 convs). The constructor's
+    defaults are the original overlapping stem (stride 2, four convs), which checkpoints written
+    before the option existed were trained with.
     """
 
     def __init__(
@@ -39,9 +45,12 @@ class ConvEncoder(nn.Module):
         image_size: int = 64,
         embed_dim: int = 128,
         channels: tuple[int, ...] = (16, 32, 64, 64),
+        stem_stride: int = 2,
     ) -> None:
         super().__init__()
-        stride = 2 ** len(channels)
+        if stem_stride not in (2, 4):
+            raise ValueError(f"ConvEncoder got stem_stride={stem_stride}: use 2 (overlapping) or 4 (patchify)")
+        stride = stem_stride * 2 ** (len(channels) - 1)
         if image_size % stride or not 2 * stride <= image_size <= 8 * stride:
             raise ValueError(
                 f"ConvEncoder got image_size={image_size}, but it needs a multiple of {stride} "
@@ -51,8 +60,9 @@ class ConvEncoder(nn.Module):
         self.image_size = image_size
         layers: list[nn.Module] = []
         in_ch = 3
-        for ch in channels:
-            layers += [nn.Conv2d(in_ch, ch, kernel_size=4, stride=2, padding=1), nn.SiLU()]
+        for i, ch in enumerate(channels):
+            step = stem_stride if i == 0 else 2
+            layers += [nn.Conv2d(in_ch, ch, kernel_size=4, stride=step, padding=(4 - step) // 2), nn.SiLU()]
             in_ch = ch
         self.convs = nn.Sequential(*layers, nn.Flatten())
         self.head = nn.Linear(in_ch * (image_size // stride) ** 2, embed_dim)
