@@ -38,7 +38,7 @@ from torch import nn
 from worldjepa.checkpoint import CheckpointError, save_checkpoint
 from worldjepa.data.batch import Batch
 from worldjepa.models.losses import DISTANCES, InverseDynamicsHead, LossConfig, vcreg_loss
-from worldjepa.models.meta import DEFAULT_OBJECTIVE, ModelMeta
+from worldjepa.models.meta import ModelMeta
 from worldjepa.models.predictors import Predictor, normalize_embedding
 
 
@@ -163,9 +163,9 @@ class JEPAWorldModel(nn.Module):
         structural = ("image_size", "action_dim", "frameskip", "history")
         ours = {k: getattr(self.meta, k) for k in structural} | {"model": self.meta.config["model"]}
         meta = checkpoint["meta"]  # a plain dict: it may come from a damaged or foreign file
-        theirs_model = meta.get("config", {}).get("model")
-        if isinstance(theirs_model, dict):  # checkpoints from before `model.objective` existed are all JEPA
-            theirs_model = {"objective": DEFAULT_OBJECTIVE, **theirs_model}
+        # A key the checkpoint lacks was added to the code after it was written (model.objective,
+        # model.encoder.stem_stride, ...): the rebuild gave it the default that reproduces the old model.
+        theirs_model = _with_missing_keys(meta.get("config", {}).get("model"), ours["model"])
         theirs = {k: meta.get(k) for k in structural} | {"model": theirs_model}
         config_diff = _dict_diff(theirs, ours)
 
@@ -231,6 +231,13 @@ class JEPAWorldModel(nn.Module):
 def embedding_spread(z: torch.Tensor) -> float:
     """Cheap per-step collapse signal: mean over dims of the across-batch std of embeddings [..., D]."""
     return z.detach().float().reshape(-1, z.shape[-1]).std(dim=0).mean().item()
+
+
+def _with_missing_keys(stored: Any, built: Any) -> Any:
+    """`stored` (a checkpoint's config) with the keys only `built` has added, recursively."""
+    if not (isinstance(stored, dict) and isinstance(built, dict)):
+        return stored
+    return {**built, **{k: _with_missing_keys(v, built.get(k)) for k, v in stored.items()}}
 
 
 def _dict_diff(a: Any, b: Any, prefix: str = "") -> list[str]:
