@@ -98,8 +98,8 @@ def run_cell(task: str, model: str, pixels: str, recipe: DictConfig, args: argpa
 
 def compare_row(task: str, model: str, pixels: str, cell: dict[str, Any]) -> dict[str, Any]:
     """The compare.json row of a cell: the results row of its evaluation plus the grid's own columns."""
-    rounded = {key: None if cell[key] is None else round(cell[key], 3)
-               for key in ("probe_r2", "effective_rank", "train_s_per_step", "plan_s_per_replan")}
+    digits = {"probe_r2": 3, "effective_rank": 1, "train_s_per_step": 3, "plan_s_per_replan": 3}
+    rounded = {key: None if cell[key] is None else round(cell[key], n) for key, n in digits.items()}
     row = run_row(cell_id(task, model, pixels), cell["summary"], cell["command"], cell["settings"])
     row["planner"] = cell["summary"]["planner"]
     return {**row, "task": task, "model": model, "pixels": pixels, **rounded,
