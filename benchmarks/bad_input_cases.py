@@ -12,7 +12,7 @@ from pathlib import Path
 # {data}, {ckpt}, {policy}, {value}, {case} are filled with the fixtures' and the case dir's paths.
 BASE: dict[str, list[str]] = {
     "collect": ["episodes=2", "episode_steps=4", "workers=1", "env.kwargs.image_size=32", "progress=false"],
-    "inspect": ["path={data}", "sheet_episodes=2", "sheet_frames=2", "gif_episodes=1"],
+    "inspect": ["path={data}", "out=inspected", "sheet_episodes=2", "sheet_frames=2", "gif_episodes=1"],
     "train": ["data={data}", "logger=none", "threads=1", "batch_size=4", "history=2", "rollout_steps=2", "frameskip=2",
               "val_fraction=0.2", "eval.probe_frames=40", "eval.max_windows=8", "optim.warmup_steps=2",
               "model.encoder.channels=[4,4,4,4]", "model.encoder.embed_dim=8", "model.predictor.hidden=16",
@@ -92,7 +92,8 @@ SIZES = {
     "value": ["steps", "batch_size", "hidden", "depth"],
     "plan": ["episodes", "batch", "horizon", "budget", "replan_every", "planner.samples", "video_fps"],
     "landscape": ["goals", "resolution"],
-    "quickstart": ["collect.episodes", "train.steps", "plan.episodes"],
+    # Only the first stage's: a later stage checks its counts when it starts (a rerun resumes the earlier ones).
+    "quickstart": ["collect.episodes", "collect.workers"],
 }
 
 

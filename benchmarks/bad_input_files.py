@@ -113,8 +113,8 @@ def file_case(id_: str, command: str, kind: str, args: list[str], names: str,
 
 def dataset_cases() -> list[Case]:
     """Damaged episode arrays and meta.json, for every command that reads a dataset."""
-    readers = {"train": "data={case}/data", "inspect": "path={case}/data", "value": "data={case}/data",
-               "imitate": "data={case}/data"}
+    # imitate reads a dataset through the same loader as value
+    readers = {"train": "data={case}/data", "inspect": "path={case}/data", "value": "data={case}/data"}
     arrays = {"pixels": HOWS, "actions": ("missing", "shape", "dtype", "nan", "inf"), "proprio": ("truncated", "nan")}
     cases = []
     for command, arg in readers.items():

@@ -30,7 +30,7 @@ CLI = [sys.executable, "-m", "worldjepa.cli"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
 ENV.pop("WORLDJEPA_DEBUG", None)
 # A fix is an instruction: the error line must tell the user what to pass, rerun, delete, ...
-FIX = re.compile(r"\b(pass|rerun|delete|use|point|recollect|retrain|collect|check|lower|free|upgrade|need|fix)\b|e\.g\.")
+FIX = re.compile(r"\b(pass|rerun|delete|use|point|recollect|retrain|collect|check|lower|free|upgrade|need|fix|set|must be)\b|e\.g\.")
 RESULTS = Path(__file__).parent / "results" / "bad_inputs.json"
 
 
@@ -90,13 +90,13 @@ def check_refused(case: Case, proc: subprocess.CompletedProcess | None, disk_sam
     return [p for p in problems if p]
 
 
-def run_case(case: Case, work: Path, fx: dict[str, Path], before_fx: dict[str, str]) -> dict:
+def run_case(case: Case, work: Path, fx: dict[str, Path]) -> dict:
     """Set up, run and judge one refused-input case in its own dir under `work`."""
     case_dir = work / re.sub(r"[^\w.=-]", "_", case.id)
     case_dir.mkdir()
     if case.setup:
         case.setup(case_dir, fx)
-    before = tree_hash(case_dir)
+    before, before_fx = tree_hash(case_dir), tree_hash(fx["data"].parent)
     paths = {k: str(v) for k, v in fx.items()}
     argv = [*CLI, *(arg.format(case=case_dir, **paths) for arg in case.args)]
     start = time.monotonic()
@@ -125,9 +125,8 @@ def main() -> None:
         work = Path(tmp)
         fx = build_fixtures(work / "fixtures")
         (work / "cases").mkdir()
-        before_fx = tree_hash(work / "fixtures")
         with ThreadPoolExecutor(max_workers=args.workers) as pool:
-            records = list(pool.map(lambda c: run_case(c, work / "cases", fx, before_fx), cases))
+            records = list(pool.map(lambda c: run_case(c, work / "cases", fx), cases))
         if args.only in "interrupt" or "interrupt" in args.only:
             (work / "runs").mkdir()
             records += [r for r in interruption_records(work / "runs", CLI, ENV) if args.only in r["id"]]

@@ -46,7 +46,10 @@ def as_overrides(settings: DictConfig, prefix: str = "") -> list[str]:
             if "name" in value:
                 overrides.append(f"{path.replace('.', '/')}={value.name}")
             overrides += as_overrides(value, prefix=f"{path}.")
-        elif isinstance(value, str) and _is_group(path):
+        elif _is_group(path):
+            if not isinstance(value, str):  # Hydra would read a list as several options and fail inside
+                raise ValueError(f"{path}={value!r}: {path} picks one option of a config group: pass its name, "
+                                 f"e.g. {path}={sorted(p.stem for p in (Path(CONFIG_DIR) / path.replace('.', '/')).glob('*.yaml'))[0]}")
             overrides.append(f"{path.replace('.', '/')}={value}")
         elif not (key == "name" and prefix):
             plain = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value

@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from worldjepa.atomic import atomic_path, write_json_atomic
 from worldjepa.data.format import EpisodeStore, open_dataset
+from worldjepa.errors import check_positive_int
 
 _SEPARATOR = 255  # white gutter between tiles
 
@@ -134,6 +135,8 @@ def _write_image(path: Path, image: np.ndarray, **kwargs: Any) -> None:
 
 def run(cfg: DictConfig | dict) -> dict:
     """CLI entry (``worldjepa inspect PATH``): print and return the summary, write the images."""
+    for key in ("sheet_episodes", "sheet_frames", "gif_episodes", "gif_fps", "coverage_bins"):
+        check_positive_int(key, cfg[key])
     cfg = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     store = open_dataset(cfg["path"])
     out = Path(cfg.get("out") or Path(cfg["path"]) / "inspect")

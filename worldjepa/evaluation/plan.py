@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,9 @@ from tqdm import tqdm
 from worldjepa.atomic import write_text_atomic
 from worldjepa.config import compose_command
 from worldjepa.data.collector import make_env
+from worldjepa.errors import check_positive_int
 from worldjepa.evaluation.episodes import finish, run_batch
-from worldjepa.evaluation.records import read_episodes, summarize, write_episodes
+from worldjepa.evaluation.records import EpisodeRecord, read_episodes, summarize, write_episodes
 from worldjepa.evaluation.results import EvalResults
 from worldjepa.evaluation.setup import PlanSetup, resolve, subgoal_graph, training_dataset
 from worldjepa.evaluation.tasks import PROTOCOL_VERSION, check_protocol, make_tasks
@@ -32,11 +34,42 @@ from worldjepa.planning.costs import check_cost_options
 from worldjepa.checkpoint import file_sha256
 
 
+def _damaged(path: Path, err: Exception) -> ValueError:
+    reason = " ".join(str(err).split())[:200]
+    return ValueError(f"{path} is damaged ({reason}): delete episodes.csv and traces.jsonl in {path.parent} to rerun "
+                      "its episodes, or pass a new out=PATH")
+
+
+def _read_records(path: Path, config_id: str) -> list[EpisodeRecord]:
+    """The episodes an earlier run recorded in `path`; a damaged file is a ValueError naming it and the fix."""
+    try:
+        records = read_episodes(path, config_id)
+        for r in records:
+            if not np.isfinite([r.initial_distance, r.final_distance, r.min_distance, r.plan_time_s]).all():
+                raise ValueError(f"episode {r.episode} of seed {r.seed} has a NaN or infinite distance or time")
+    except (TypeError, ValueError) as err:
+        if str(path) in str(err):  # read_episodes' own message names the file and the fix
+            raise
+        raise _damaged(path, err) from None
+    return records
+
+
 def _read_traces(path: Path) -> dict[tuple[int, int], dict]:
+    """The per-episode traces an earlier run wrote to `path`; a damaged file is a ValueError naming it and the fix."""
     if not path.exists():
         return {}
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return {(r["seed"], r["episode"]): r for r in rows}
+    traces = {}
+    try:
+        for line in filter(str.strip, path.read_text().splitlines()):
+            r = json.loads(line)
+            ok = isinstance(r, dict) and all(type(r.get(k)) is int for k in ("seed", "episode"))
+            numbers = [*r.get("distances", [None]), *(v for v in r.get("cost_history", []) if v is not None)] if ok else []
+            if not ok or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in numbers):
+                raise ValueError(f"a line is not an episode trace with finite numbers: {line[:80]}")
+            traces[r["seed"], r["episode"]] = r
+    except (ValueError, TypeError) as err:
+        raise _damaged(path, err) from None
+    return traces
 
 
 def _write_outputs(out: Path, records: dict, traces: dict, header: dict, seeds: list[int], wanted: set) -> EvalResults:
@@ -75,6 +108,8 @@ def run(cfg: DictConfig | Mapping[str, Any]) -> EvalResults:
     check_cost_options(cost["reduction"], cost["metric"])
     check_protocol(protocol, require_dataset=False)
     episodes, batch, videos = c["episodes"], c["batch"], c["videos"]
+    for key in ("video_scale", "video_fps"):
+        check_positive_int(key, c[key])
     if episodes < 1 or batch < 1 or not seeds or videos < 0:
         raise ValueError(
             f"episodes={episodes}, batch={batch}, seeds={seeds}, videos={videos}: need episodes >= 1, batch >= 1, "
@@ -102,7 +137,7 @@ def run(cfg: DictConfig | Mapping[str, Any]) -> EvalResults:
     config_id = hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()[:12]
     out = Path(c["out"])
     out.mkdir(parents=True, exist_ok=True)
-    records = {(r.seed, r.episode): r for r in read_episodes(out / "episodes.csv", config_id)}
+    records = {(r.seed, r.episode): r for r in _read_records(out / "episodes.csv", config_id)}
     traces = _read_traces(out / "traces.jsonl")
     envs = [make_env(s.env_cfg["id"], s.env_cfg["kwargs"])]
     tasks = make_tasks(protocol, episodes, envs[0].unwrapped)
