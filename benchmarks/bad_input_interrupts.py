@@ -39,11 +39,10 @@ def outcome(command: str, out: Path) -> object:
         return [{k: v for k, v in row.items() if k != "plan_time_s"} for row in csv.DictReader(f)]
 
 
-def run_interrupted(command: str, how: str, work: Path, cli: list[str], env: dict, reference: object) -> dict:
+def run_interrupted(command: str, how: str, work: Path, argv: list[str], env: dict, reference: object) -> dict:
     """Interrupt one run with `how` once it made progress, rerun it, and compare with `reference`."""
-    args, ready = RUNS[command]
-    out = work / f"{command}_{how}"
-    argv = [*cli, *args, f"out={out}"]
+    ready, out = RUNS[command][1], work / f"{command}_{how}"
+    argv = [*argv, f"out={out}"]
     record = {"id": f"{command}.interrupt.{how}", "command": command, "category": "interruption",
               "expected": f"{how} mid-run, then the same command again finishes with the uninterrupted run's output"}
     start = time.monotonic()
@@ -61,7 +60,8 @@ def run_interrupted(command: str, how: str, work: Path, cli: list[str], env: dic
         problems.append("the run ended before it could be interrupted")
     if how != "kill9" and not (proc.returncode == 130 and lines and lines[-1] == f"worldjepa {command}: {INTERRUPTED}"):
         problems.append(f"interrupted run: exit {proc.returncode}, last line {lines[-1:]!r}")
-    if "Traceback" in stderr + rerun.stderr:
+    # kill -9 leaves no chance to stop worker processes, whose complaints reach the dead run's stderr
+    if "Traceback" in (rerun.stderr if how == "kill9" else stderr + rerun.stderr):
         problems.append("a traceback")
     if rerun.returncode != 0:
         problems.append(f"the rerun exited {rerun.returncode}: {rerun.stderr.strip().splitlines()[-1:]}")
@@ -71,12 +71,12 @@ def run_interrupted(command: str, how: str, work: Path, cli: list[str], env: dic
             "seconds": round(time.monotonic() - start, 1)}
 
 
-def interruption_records(work: Path, cli: list[str], env: dict) -> list[dict]:
-    """Every command x signal, each against one uninterrupted reference run per command."""
+def interruption_records(work: Path, cli: list[str], env: dict, data: Path) -> list[dict]:
+    """Every command x signal, each against one uninterrupted reference run per command (on dataset `data`)."""
     records = []
     for command, (args, _) in RUNS.items():
-        clean = work / f"{command}_clean"
-        subprocess.run([*cli, *args, f"out={clean}"], check=True, capture_output=True, env=env, cwd=work, timeout=300)
+        argv, clean = [*cli, *(a.format(data=data) for a in args)], work / f"{command}_clean"
+        subprocess.run([*argv, f"out={clean}"], check=True, capture_output=True, env=env, cwd=work, timeout=300)
         reference = outcome(command, clean)
-        records += [run_interrupted(command, how, work, cli, env, reference) for how in SIGNALS]
+        records += [run_interrupted(command, how, work, argv, env, reference) for how in SIGNALS]
     return records

@@ -129,7 +129,7 @@ def main() -> None:
             records = list(pool.map(lambda c: run_case(c, work / "cases", fx), cases))
         if args.only in "interrupt" or "interrupt" in args.only:
             (work / "runs").mkdir()
-            records += [r for r in interruption_records(work / "runs", CLI, ENV) if args.only in r["id"]]
+            records += [r for r in interruption_records(work / "runs", CLI, ENV, fx["data"]) if args.only in r["id"]]
     passed = sum(r["passed"] for r in records)
     categories = sorted({r["category"] for r in records})
     summary = {"cases": len(records), "passed": passed, "pass_rate": round(passed / max(len(records), 1), 4),
