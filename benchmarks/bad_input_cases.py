@@ -15,7 +15,7 @@ BASE: dict[str, list[str]] = {
     "inspect": ["path={data}", "out=inspected", "sheet_episodes=2", "sheet_frames=2", "gif_episodes=1"],
     "train": ["data={data}", "logger=none", "threads=1", "batch_size=4", "history=2", "rollout_steps=2", "frameskip=2",
               "val_fraction=0.2", "eval.probe_frames=40", "eval.max_windows=8", "optim.warmup_steps=2",
-              "model.encoder.channels=[4,4,4,4]", "model.encoder.embed_dim=8", "model.predictor.hidden=16",
+              "model.encoder.channels=[4,4,4]", "model.encoder.embed_dim=8", "model.predictor.hidden=16",
               "model.predictor.depth=1", "collapse.threshold=0", "steps=1", "progress=false"],
     "imitate": ["checkpoint={ckpt}", "steps=2", "batch_size=8", "hidden=8", "depth=1", "goal_offset=[2,6]",
                 "progress=false"],

@@ -25,7 +25,7 @@ FAULT_EPISODES, FAULT_STEPS = 6, 20
 TINY_TRAIN = [
     "logger=none", "threads=1", "batch_size=4", "history=2", "rollout_steps=2", "frameskip=2",
     "val_fraction=0.2", "log_every=2", "eval_every=1000", "eval.probe_frames=40", "eval.max_windows=8",
-    "optim.warmup_steps=2", "model.encoder.channels=[4,4,4,4]", "model.encoder.embed_dim=8",
+    "optim.warmup_steps=2", "model.encoder.channels=[4,4,4]", "model.encoder.embed_dim=8",
     "model.predictor.hidden=16", "model.predictor.depth=1", "collapse.threshold=0",
 ]
 WORLDJEPA = [sys.executable, "-m", "worldjepa.cli"]

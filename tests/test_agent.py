@@ -25,7 +25,7 @@ def model():
     """A small random TwoRoom model (32 px, frameskip 2, history 2) whose predictor depends on the actions."""
     torch.manual_seed(0)
     model = build_world_model(
-        {"encoder": {"name": "cnn", "embed_dim": 16, "channels": [4, 4, 4, 4]}, "predictor": {"name": "mlp", "hidden": 32, "depth": 1}},
+        {"encoder": {"name": "cnn", "embed_dim": 16, "channels": [4, 4, 4]}, "predictor": {"name": "mlp", "hidden": 32, "depth": 1}},
         {}, image_size=32, action_dim=2, frameskip=FRAMESKIP, history=2,
     )
     with torch.no_grad():  # the zero-initialised output layer would make every plan cost the same

@@ -45,7 +45,7 @@ def test_image_size_rule_counts_the_stem():
 
 def test_a_config_without_stem_stride_rebuilds_the_overlapping_stem(tmp_path):
     """Checkpoints written before the option existed store no stem_stride: they must load as trained."""
-    encoder = {"name": "cnn", "embed_dim": 8, "channels": [4, 4, 4, 4]}
+    encoder = {"name": "cnn", "embed_dim": 8, "channels": [4, 4, 4, 4], "stem_stride": 2}
     model = build_world_model({"encoder": encoder, "predictor": PREDICTOR}, None,
                               image_size=32, action_dim=2, frameskip=1, history=1)
     model.meta.config["model"]["encoder"].pop("stem_stride")
@@ -54,3 +54,9 @@ def test_a_config_without_stem_stride_rebuilds_the_overlapping_stem(tmp_path):
     assert loaded.encoder.convs[0].stride == (2, 2)
     pixels = torch.randint(0, 256, (2, 32, 32, 3), dtype=torch.uint8)
     assert torch.equal(loaded.encode(pixels), model.eval().encode(pixels))
+
+
+def test_the_default_encoder_is_the_patchify_stem():
+    encoder = build_world_model({"encoder": {"name": "cnn"}, "predictor": PREDICTOR}, None,
+                                image_size=64, action_dim=2, frameskip=1, history=1).encoder
+    assert encoder.convs[0].stride == (4, 4) and encoder.head.in_features == 64 * 4 * 4

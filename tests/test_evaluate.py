@@ -44,7 +44,7 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     """A randomly initialised TwoRoom WorldModel (32 px, frameskip 2, history 2, train_horizon 3)."""
     torch.manual_seed(0)
     model = build_world_model(
-        {"encoder": {"name": "cnn", "embed_dim": 16, "channels": [4, 4, 4, 4]}, "predictor": {"name": "mlp", "hidden": 32, "depth": 1}},
+        {"encoder": {"name": "cnn", "embed_dim": 16, "channels": [4, 4, 4]}, "predictor": {"name": "mlp", "hidden": 32, "depth": 1}},
         {}, image_size=32, action_dim=2, frameskip=2, history=2,
     )
     with torch.no_grad():  # the predictor's zero-initialised output layer would make every action cost the same

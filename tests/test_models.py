@@ -205,7 +205,7 @@ def test_default_loss_learns_moving_dot_dynamics():
     """Loss halves AND open-loop rollouts beat copying the last embedding on held-out videos."""
     torch.manual_seed(0)
     model = build_world_model(
-        yaml_model_cfg(embed_dim=32, channels=[16, 32, 32, 32]), loss_cfg(),
+        yaml_model_cfg(embed_dim=32, channels=[32, 32, 32]), loss_cfg(),
         image_size=32, action_dim=2, frameskip=1, history=2,
     )
     data, held_out = moving_dot_batch(512, window=4), moving_dot_batch(128, window=4, seed=1)

@@ -24,7 +24,7 @@ TINY_DATA_AND_MODEL = [
     "collect.episodes=6", "collect.episode_steps=50", "collect.progress=false",
     "train.steps=4", "train.batch_size=4", "train.rollout_steps=2", "train.logger=none", "train.threads=1",
     "train.val_fraction=0.34", "train.eval.probe_frames=40", "train.eval.max_windows=8",
-    "train.model.encoder.channels=[4,4,4,4]", "train.model.encoder.embed_dim=8", "train.model.predictor.hidden=16",
+    "train.model.encoder.channels=[4,4,4]", "train.model.encoder.embed_dim=8", "train.model.predictor.hidden=16",
 ]
 TINY_EVAL = ["plan.episodes=2", "plan.batch=2", "plan.budget=10", "plan.videos=1", "plan.progress=false"]
 TINY = [*TINY_DATA_AND_MODEL, *TINY_EVAL, "plan.horizon=2", "plan.planner.samples=16", "plan.planner.iterations=2"]

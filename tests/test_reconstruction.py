@@ -29,7 +29,7 @@ def one_thread():
 
 def reconstruction_model(embed_dim: int = 32) -> ReconstructionWorldModel:
     torch.manual_seed(0)
-    model_cfg = {**yaml_model_cfg(embed_dim=embed_dim, channels=[16, 32, 32, 32]), "objective": "reconstruction",
+    model_cfg = {**yaml_model_cfg(embed_dim=embed_dim, channels=[32, 32, 32]), "objective": "reconstruction",
                  "decoder": {"name": "conv", "channels": [32, 32, 16, 8]}}
     return build_world_model(model_cfg, loss_cfg(), image_size=32, action_dim=2, frameskip=1, history=2)
 
@@ -111,7 +111,7 @@ def test_ema_only_collapses_and_the_monitor_flags_it_where_the_default_loss_does
     flags = {}
     for name, loss in (("ema_only", ema_only.loss), ("default", loss_cfg())):
         torch.manual_seed(0)
-        model = build_world_model(yaml_model_cfg(embed_dim=64, channels=[16, 32, 32, 32]), loss,
+        model = build_world_model(yaml_model_cfg(embed_dim=64, channels=[16, 32, 32, 32], stem_stride=2), loss,
                                   image_size=32, action_dim=2, frameskip=1, history=2)
         train_steps(model, steps=60, lr=1e-3)
         with torch.no_grad():

@@ -84,7 +84,7 @@ def load_world_model(path: str | os.PathLike, map_location: str | torch.device =
     meta = ModelMeta.from_dict(ckpt["meta"], source=str(path))
     try:
         model = build_world_model(
-            meta.config["model"], meta.config["loss"], image_size=meta.image_size, action_dim=meta.action_dim,
+            with_legacy_defaults(meta.config["model"]), meta.config["loss"], image_size=meta.image_size, action_dim=meta.action_dim,
             frameskip=meta.frameskip, history=meta.history,
         )
     except (KeyError, TypeError, ValueError) as e:
@@ -95,6 +95,13 @@ def load_world_model(path: str | os.PathLike, map_location: str | torch.device =
     model.load_weights(ckpt)
     model.meta = meta
     return model.to(map_location).eval()
+
+
+def with_legacy_defaults(model_cfg: dict[str, Any]) -> dict[str, Any]:
+    """A stored model config with the values its encoder had before keys it lacks were added (see LEGACY_DEFAULTS)."""
+    encoder = model_cfg.get("encoder", {})
+    legacy = getattr(ENCODERS.get(encoder.get("name")), "LEGACY_DEFAULTS", {})
+    return {**model_cfg, "encoder": {**legacy, **encoder}}
 
 
 def _plain(cfg: Mapping | DictConfig | None) -> dict[str, Any]:
