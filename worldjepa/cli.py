@@ -108,7 +108,9 @@ def compose_or_exit(command: str, overrides: list[str]):
         sys.exit(f"worldjepa {command}: error: {one_line(err)}: fix that file's YAML or pick another option")
     for choice in group_choices(overrides):
         group, _, option = choice.lstrip("+").partition("=")
-        if "." not in group and not isinstance(OmegaConf.select(cfg, group.replace("/", "."), default={}), DictConfig):
+        # A `@package _global_` option (a recipe, an experiment) adds no key of its group's name.
+        value = OmegaConf.select(cfg, group.replace("/", "."), default=None)
+        if "." not in group and value is not None and not isinstance(value, DictConfig):
             sys.exit(f"worldjepa {command}: error: the {group} option {option!r} ({option}.yaml) is not a block of "
                      f"keys: fix {option}.yaml or pick another {group}")
     return cfg
