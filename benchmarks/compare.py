@@ -69,11 +69,11 @@ def run_cell(task: str, model: str, pixels: str, recipe: DictConfig, args: argpa
     collect(stage_config("collect", with_keys(recipe.collect, episodes=args.collect_episodes), *env, f"out={data}",
                          "progress=false"))
     metrics = train(stage_config("train", with_keys(recipe.train, steps=args.steps), f"data={data}", f"out={run_dir}",
-                                 "logger=none", "progress=false", *MODELS[model]))
+                                 "logger=none", "progress=false", f"threads={args.threads}", *MODELS[model]))
     seeds = f"[{','.join(map(str, args.seeds))}]"
     plan_settings = with_keys(recipe.plan, episodes=args.episodes, batch=args.episodes, videos=args.videos)
     results = plan(stage_config("plan", plan_settings, *env, f"checkpoint={run_dir / 'last.pt'}", f"out={eval_dir}",
-                                f"seeds={seeds}", "progress=false"))
+                                f"seeds={seeds}", "progress=false", f"threads={args.threads}"))
     summary = results.to_dict()
     steps_per_s = metrics["throughput"]["steps_per_s"]
     return {
@@ -126,6 +126,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=None, help="training steps of every model (default: the recipe's)")
     parser.add_argument("--episodes", type=int, default=50, help="evaluation tasks per planner seed")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="planner seeds (each faces the same tasks)")
+    parser.add_argument("--threads", default="null", help="torch threads of training and planning (null: all cores; "
+                        "1 when other processes share the cores)")
     parser.add_argument("--videos", type=int, default=2, help="videos saved per evaluation")
     parser.add_argument("--results", type=Path, default=ROOT / RESULTS, help="where compare.json is written")
     args = parser.parse_args(argv)
