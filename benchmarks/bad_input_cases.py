@@ -87,13 +87,14 @@ SIZES = {
     "collect": ["episodes", "workers", "episode_steps", "env.kwargs.image_size"],
     "inspect": ["sheet_episodes", "sheet_frames", "gif_episodes", "gif_fps", "coverage_bins"],
     "train": ["steps", "batch_size", "history", "rollout_steps", "frameskip", "log_every", "eval_every", "ckpt_every",
-              "eval.batch_size"],
+              "eval.horizon", "eval.max_windows", "eval.probe_frames", "eval.batch_size"],
     "imitate": ["steps", "batch_size", "hidden", "depth"],
     "value": ["steps", "batch_size", "hidden", "depth"],
     "plan": ["episodes", "batch", "horizon", "budget", "replan_every", "planner.samples", "video_fps"],
     "landscape": ["goals", "resolution"],
-    # Only the first stage's: a later stage checks its counts when it starts (a rerun resumes the earlier ones).
-    "quickstart": ["collect.episodes", "collect.workers"],
+    # A later stage's counts are checked before the first stage writes anything.
+    "quickstart": ["collect.episodes", "collect.workers", "train.steps", "train.batch_size", "train.eval.batch_size",
+                   "plan.episodes", "plan.batch", "plan.budget"],
 }
 
 

@@ -30,7 +30,7 @@ CLI = [sys.executable, "-m", "worldjepa.cli"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
 ENV.pop("WORLDJEPA_DEBUG", None)
 # A fix is an instruction: the error line must tell the user what to pass, rerun, delete, ...
-FIX = re.compile(r"\b(pass|rerun|delete|use|point|recollect|retrain|collect|check|lower|free|upgrade|need|fix|set|must be)\b|e\.g\.")
+FIX = re.compile(r"\b(pass|rerun|delete|use|point|recollect|retrain|collect|check|lower|free|upgrade|need|fix|set|write|must be)\b|e\.g\.")
 RESULTS = Path(__file__).parent / "results" / "bad_inputs.json"
 
 

@@ -116,6 +116,26 @@ def load_checkpoint(
     return ckpt
 
 
+def check_weights(state: Mapping[str, torch.Tensor], own: Mapping[str, torch.Tensor], source: object,
+                  fix: str = "use an earlier checkpoint or retrain") -> None:
+    """Refuse loaded weights `state` that are float where the model's `own` are not (or the reverse), or that
+    hold NaN or inf: a damaged file or a run that diverged, which load_state_dict would take silently.
+    The message starts with `source` (the file, or the option that named it) and ends with `fix`."""
+    # Float weights stored as integers (or the reverse) are damage, not a precision choice.
+    wrong_dtype = sorted(k for k, v in state.items() if k in own and v.is_floating_point() != own[k].is_floating_point())
+    if wrong_dtype:
+        name = wrong_dtype[0]
+        raise CheckpointError(
+            f"{source}: weights {wrong_dtype[:8]} are stored as {state[name].dtype} where the model has "
+            f"{own[name].dtype} (a damaged or hand-edited file): {fix}"
+        )
+    non_finite = sorted(k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all())
+    if non_finite:
+        raise CheckpointError(
+            f"{source}: weights {non_finite[:8]} hold NaN or inf (a damaged file, or a run that diverged): {fix}"
+        )
+
+
 def file_sha256(path: str | os.PathLike) -> str:
     """Short (16 hex digits) sha256 of a file: ties results and policies to the exact checkpoint."""
     digest = hashlib.sha256()

@@ -17,21 +17,26 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from worldjepa.cli import QUICKSTART_STAGES
-from worldjepa.config import as_overrides, compose_command, one_line
+from worldjepa.config import as_overrides, compose_command, group_choices, one_line, wrong_type
 from worldjepa.data.collector import run as collect
 from worldjepa.errors import WorldJepaError
+from worldjepa.evaluation.plan import check_settings as check_plan
 from worldjepa.evaluation.plan import run as plan
 from worldjepa.training.imitate import POLICY
 from worldjepa.training.imitate import run as imitate
+from worldjepa.training.setup import check_config as check_train
 from worldjepa.training.train import run as train
 
 RUNNERS = dict(zip(QUICKSTART_STAGES, (collect, train, imitate, plan)))
+# The later stages' own config checks, run before collect starts writing (collect checks its counts first thing).
+CHECKS = {"train": check_train, "plan": check_plan}
 
 
 def stage_config(name: str, settings: Any, *fixed: str) -> DictConfig:
     """Compose the primary config of CLI command ``name`` with ``fixed`` overrides and ``settings``.
 
-    Raises WorldJepaError naming the bad key or option, so a typo fails before any stage runs.
+    Raises WorldJepaError naming the bad key or option, or a value of the wrong type (as the CLI's precheck
+    does for a command's own keys), so a typo fails before any stage runs.
     """
     if not isinstance(settings, DictConfig):
         raise WorldJepaError(f"{name}={settings!r} is not a block of settings: set its keys, e.g. {name}.KEY=VALUE")
@@ -43,7 +48,9 @@ def stage_config(name: str, settings: Any, *fixed: str) -> DictConfig:
             f"drop {name}.{clash[0]}, and pass env=... or out=... instead"
         )
     try:
-        return compose_command(name, settings, *fixed)
+        config = compose_command(name, settings, *fixed)
+        # The reference: the stage's defaults with the same options picked (planner=cem has cem's keys).
+        defaults = compose_command(name, None, *group_choices([*fixed, *as_overrides(settings)]))
     except (HydraException, OmegaConfBaseException) as err:
         message = f"{name} settings: {one_line(err, prefix=f'{name}.')}"
         for key, block in settings.items():  # a key left over from the option a block used to name
@@ -51,6 +58,10 @@ def stage_config(name: str, settings: Any, *fixed: str) -> DictConfig:
                 message += (f" ({key} {block.name!r} has no such key: pass {name}.{key}={block.name} "
                             "to take its own defaults)")
         raise WorldJepaError(message) from None
+    problem = wrong_type(*(OmegaConf.to_container(c, resolve=False) for c in (config, defaults)), prefix=f"{name}.")
+    if problem:
+        raise WorldJepaError(problem)
+    return config
 
 
 def run(cfg: DictConfig) -> dict:
@@ -69,6 +80,11 @@ def run(cfg: DictConfig) -> dict:
         configs["imitate"] = stage_config("imitate", cfg.imitate, f"checkpoint={checkpoint}", f"out={policy_dir}")
         prior = [f"prior={policy_dir / POLICY}"]
     configs["plan"] = stage_config("plan", cfg.plan, *env, f"checkpoint={checkpoint}", f"out={eval_dir}", *prior)
+    for stage, check in CHECKS.items():
+        try:
+            check(configs[stage])
+        except ValueError as err:
+            raise WorldJepaError(f"{stage} settings: {err}") from None
     started = time.perf_counter()
     timings: dict[str, float] = {}
     for stage, config in configs.items():

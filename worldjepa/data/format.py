@@ -38,6 +38,8 @@ IDENTITY_KEYS = (
     "action_dim", "proprio_dim", "state_dim", "policy", "seed",
 )
 _EPISODE_NAME = re.compile(r"^\d{6}$")
+# How to repair a damaged episode (after "delete <its dir> and "): collection skips the episodes it finds.
+REFILL = "rerun the same `worldjepa collect` command, which refills it"
 
 
 class DatasetError(ValueError):
@@ -230,14 +232,9 @@ def load_array(path: Path, mmap: bool = False) -> np.ndarray:
     try:
         return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except FileNotFoundError as err:
-        raise DatasetError(
-            f"{path} is missing: delete {path.parent} and rerun the same `worldjepa collect` command, which refills it"
-        ) from err
+        raise DatasetError(f"{path} is missing: delete {path.parent} and {REFILL}") from err
     except (ValueError, OSError, EOFError) as err:
-        raise DatasetError(
-            f"{path} is truncated or corrupt ({err}): delete {path.parent} and rerun the same "
-            "`worldjepa collect` command, which refills it"
-        ) from err
+        raise DatasetError(f"{path} is truncated or corrupt ({err}): delete {path.parent} and {REFILL}") from err
 
 
 @dataclass(frozen=True)
@@ -263,24 +260,32 @@ class EpisodeStore:
         if array.dtype != ARRAYS[name][0] or array.shape[1:] != expected:
             raise DatasetError(
                 f"{path} has dtype {array.dtype} and shape {array.shape}, expected {ARRAYS[name][0]} "
-                f"and (T, {', '.join(map(str, expected))}) from meta.json: delete {path.parent} and "
-                "rerun the same `worldjepa collect` command"
+                f"and (T, {', '.join(map(str, expected))}) from meta.json: delete {path.parent} and {REFILL}"
             )
         if array.dtype.kind == "f" and not mmap:  # one guard for every reader: one NaN poisons a fit
             bad = np.flatnonzero(~np.isfinite(array).reshape(len(array), -1).all(axis=1))
             if len(bad):
-                raise DatasetError(f"{path} holds NaN or inf (rows {bad[:5].tolist()}): delete {path.parent} and "
-                                   "rerun the same `worldjepa collect` command, which refills it")
+                raise DatasetError(f"{path} holds NaN or inf (rows {bad[:5].tolist()}): "
+                                   f"delete {path.parent} and {REFILL}")
         return array
+
+    def load_episode(self, index: int) -> tuple[int, dict[str, np.ndarray]]:
+        """Episode ``index``'s frame count (from the pixel memmap: its header and file size, not its frames)
+        and its small arrays (actions, proprio, state), every one checked as by `load`, their lengths too."""
+        frames = len(self.load(index, "pixels", mmap=True))
+        small = {name: self.load(index, name) for name in ("actions", "proprio", "state")}
+        for name, array in small.items():
+            expected = frames + ARRAYS[name][1]  # actions: one row fewer than the frames
+            if len(array) != expected:
+                path = self.episode_dir(index) / f"{name}.npy"
+                raise DatasetError(f"{path} has {len(array)} rows, expected {expected} for {frames} frames: "
+                                   f"delete {path.parent} and {REFILL}")
+        return frames, small
 
     def _trailing_shape(self, name: str) -> tuple[int, ...]:
         m = self.meta
-        return {
-            "pixels": (m["image_size"], m["image_size"], 3),
-            "actions": (m["action_dim"],),
-            "proprio": (m["proprio_dim"],),
-            "state": (m["state_dim"],),
-        }[name]
+        return {"pixels": (m["image_size"], m["image_size"], 3), "actions": (m["action_dim"],),
+                "proprio": (m["proprio_dim"],), "state": (m["state_dim"],)}[name]
 
 
 def open_dataset(root: str | os.PathLike) -> EpisodeStore:

@@ -39,9 +39,11 @@ def door_crossing_fraction(proprio: list[np.ndarray]) -> float:
 
 
 def summarize(store: EpisodeStore, coverage_dims: list[int], coverage_bins: int, coverage_bounds: Any) -> dict:
-    """Counts, per-dim action statistics and state-space coverage of a whole dataset."""
-    actions = [store.load(i, "actions") for i in store.episodes]
-    proprio = [store.load(i, "proprio") for i in store.episodes]
+    """Counts, per-dim action statistics and state-space coverage of a whole dataset, every episode checked
+    (a damaged one is refused, naming its file, even when the sheet and GIF would not show it)."""
+    episodes = [store.load_episode(i)[1] for i in store.episodes]
+    actions = [episode["actions"] for episode in episodes]
+    proprio = [episode["proprio"] for episode in episodes]
     lengths = np.array([len(p) for p in proprio])
     all_actions = np.concatenate(actions)
     summary: dict[str, Any] = {
@@ -140,8 +142,8 @@ def run(cfg: DictConfig | dict) -> dict:
     cfg = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     store = open_dataset(cfg["path"])
     out = Path(cfg.get("out") or Path(cfg["path"]) / "inspect")
-    out.mkdir(parents=True, exist_ok=True)
     summary = summarize(store, list(cfg["coverage_dims"]), cfg["coverage_bins"], cfg.get("coverage_bounds"))
+    out.mkdir(parents=True, exist_ok=True)  # only now: a refused dataset leaves no empty out dir behind
     sheet_path, gif_path = out / "contact_sheet.png", out / "episodes.gif"
     sheet = contact_sheet(store, _spread(store.episodes, cfg["sheet_episodes"]), cfg["sheet_frames"])
     _write_image(sheet_path, sheet)

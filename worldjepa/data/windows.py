@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from worldjepa.data.format import ARRAYS, DatasetError, EpisodeStore, open_dataset
+from worldjepa.data.format import EpisodeStore, open_dataset
 
 
 def split_episodes(root: str | os.PathLike, val_fraction: float, seed: int = 0) -> tuple[list[int], list[int]]:
@@ -67,7 +67,7 @@ class WindowDataset(Dataset):
         self._state: list[np.ndarray] = []
         counts, longest = [], 0
         for index in chosen:
-            frames, small = self._load_episode(index)
+            frames, small = self.store.load_episode(index)
             longest = max(longest, frames)
             if frames < self.span:
                 continue
@@ -97,19 +97,6 @@ class WindowDataset(Dataset):
                 f"indices {min(available)}..{max(available)}): pick from split_episodes()"
             )
         return sorted(set(episodes))
-
-    def _load_episode(self, index: int) -> tuple[int, dict[str, np.ndarray]]:
-        """Frame count (from the pixel memmap, which also checks the file size) and the small arrays,
-        after checking their lengths agree (`EpisodeStore.load` checks their values are finite)."""
-        frames = len(self.store.load(index, "pixels", mmap=True))
-        small = {name: self.store.load(index, name) for name in ("actions", "proprio", "state")}
-        for name, array in small.items():
-            expected = frames + ARRAYS[name][1]  # actions: one row fewer than the frames
-            path = self.store.episode_dir(index) / f"{name}.npy"
-            fix = f"delete {path.parent} and rerun the same `worldjepa collect` command, which refills it"
-            if len(array) != expected:
-                raise DatasetError(f"{path} has {len(array)} rows, expected {expected} for {frames} frames: {fix}")
-        return frames, small
 
     def __len__(self) -> int:
         return int(self._offsets[-1])

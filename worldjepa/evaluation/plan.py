@@ -54,19 +54,22 @@ def _read_records(path: Path, config_id: str) -> list[EpisodeRecord]:
     return records
 
 
-def _read_traces(path: Path) -> dict[tuple[int, int], dict]:
-    """The per-episode traces an earlier run wrote to `path`; a damaged file is a ValueError naming it and the fix."""
-    if not path.exists():
-        return {}
+def _read_traces(path: Path, recorded: set[tuple[int, int]]) -> dict[tuple[int, int], dict]:
+    """The per-episode traces an earlier run wrote to `path`, one for every (seed, episode) `recorded` in
+    episodes.csv; a damaged file is a ValueError naming it and the fix."""
     traces = {}
     try:
-        for line in filter(str.strip, path.read_text().splitlines()):
+        for line in filter(str.strip, path.read_text().splitlines() if path.exists() else []):
             r = json.loads(line)
             ok = isinstance(r, dict) and all(type(r.get(k)) is int for k in ("seed", "episode"))
             numbers = [*r.get("distances", [None]), *(v for v in r.get("cost_history", []) if v is not None)] if ok else []
             if not ok or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in numbers):
                 raise ValueError(f"a line is not an episode trace with finite numbers: {line[:80]}")
             traces[r["seed"], r["episode"]] = r
+        # Traces are written before episodes.csv (see _write_outputs): a recorded episode without one was cut off.
+        untraced = sorted(recorded - traces.keys())
+        if untraced:
+            raise ValueError(f"it lacks the traces of the (seed, episode) {untraced[:5]} that episodes.csv records")
     except (ValueError, TypeError) as err:
         raise _damaged(path, err) from None
     return traces
@@ -94,6 +97,20 @@ def _plot(out: Path, keys: list, traces: dict, records: dict, s: PlanSetup) -> N
                    out / "plots" / "distance.png", title)
 
 
+def check_settings(c: Mapping[str, Any]) -> None:
+    """Refuse the counts and options of a resolved plan config that need neither the model nor the env."""
+    check_cost_options(c["cost"]["reduction"], c["cost"]["metric"])
+    check_protocol(c["protocol"], require_dataset=False)
+    for key in ("video_scale", "video_fps"):
+        check_positive_int(key, c[key])
+    episodes, batch, seeds, videos = c["episodes"], c["batch"], list(c["seeds"]), c["videos"]
+    if episodes < 1 or batch < 1 or not seeds or videos < 0:
+        raise ValueError(
+            f"episodes={episodes}, batch={batch}, seeds={seeds}, videos={videos}: need episodes >= 1, batch >= 1, "
+            "one seed or more and videos >= 0"
+        )
+
+
 def run(cfg: DictConfig | Mapping[str, Any]) -> EvalResults:
     """Evaluate with a composed configs/plan.yaml (the CLI's entry); write and return results.json.
 
@@ -104,17 +121,9 @@ def run(cfg: DictConfig | Mapping[str, Any]) -> EvalResults:
     c = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     if c.get("threads"):
         torch.set_num_threads(c["threads"])
+    check_settings(c)
     protocol, cost, subgoals, seeds = dict(c["protocol"]), dict(c["cost"]), dict(c["subgoals"]), list(c["seeds"])
-    check_cost_options(cost["reduction"], cost["metric"])
-    check_protocol(protocol, require_dataset=False)
     episodes, batch, videos = c["episodes"], c["batch"], c["videos"]
-    for key in ("video_scale", "video_fps"):
-        check_positive_int(key, c[key])
-    if episodes < 1 or batch < 1 or not seeds or videos < 0:
-        raise ValueError(
-            f"episodes={episodes}, batch={batch}, seeds={seeds}, videos={videos}: need episodes >= 1, batch >= 1, "
-            "one seed or more and videos >= 0"
-        )
     budget, prior = protocol["budget"], c["prior"]
     s = resolve(c["env"], c["planner"], c["checkpoint"], c["horizon"], c["frameskip"], budget, c["device"], seeds[0],
                 c["hold"], prior, cost)
@@ -138,7 +147,7 @@ def run(cfg: DictConfig | Mapping[str, Any]) -> EvalResults:
     out = Path(c["out"])
     out.mkdir(parents=True, exist_ok=True)
     records = {(r.seed, r.episode): r for r in _read_records(out / "episodes.csv", config_id)}
-    traces = _read_traces(out / "traces.jsonl")
+    traces = _read_traces(out / "traces.jsonl", set(records))
     envs = [make_env(s.env_cfg["id"], s.env_cfg["kwargs"])]
     tasks = make_tasks(protocol, episodes, envs[0].unwrapped)
     wanted = {(sd, t.episode) for sd in seeds for t in tasks}

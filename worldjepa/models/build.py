@@ -92,7 +92,7 @@ def load_world_model(path: str | os.PathLike, map_location: str | torch.device =
             f"{path}: cannot rebuild the model from its stored config ({e}): "
             "the checkpoint is damaged or from an incompatible worldjepa version; retrain"
         ) from e
-    model.load_weights(ckpt)
+    model.load_weights(ckpt, source=path)
     model.meta = meta
     return model.to(map_location).eval()
 

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, TypeVar
 import torch
 from torch import nn
 
-from worldjepa.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from worldjepa.checkpoint import CheckpointError, check_weights, load_checkpoint, save_checkpoint
 
 H = TypeVar("H", bound="SavedHead")
 
@@ -47,4 +47,6 @@ class SavedHead(nn.Module):
             raise CheckpointError(
                 f"{cls.OPTION}={path} is not a {cls.KIND}.pt of `{cls.COMMAND}` ({reason}): rerun `{cls.COMMAND}`"
             ) from err
+        # load_state_dict kept the head's own dtypes, so this compares the file's with the architecture's.
+        check_weights(ckpt["state_dict"], head.state_dict(), f"{cls.OPTION}={path}", fix=f"rerun `{cls.COMMAND}`")
         return head.to(map_location).eval().requires_grad_(False), ckpt["meta"]

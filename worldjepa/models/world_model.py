@@ -35,7 +35,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from worldjepa.checkpoint import CheckpointError, save_checkpoint
+from worldjepa.checkpoint import CheckpointError, check_weights, save_checkpoint
 from worldjepa.data.batch import Batch
 from worldjepa.models.losses import DISTANCES, InverseDynamicsHead, LossConfig, vcreg_loss
 from worldjepa.models.meta import ModelMeta
@@ -153,12 +153,13 @@ class JEPAWorldModel(nn.Module):
         save_checkpoint(path, kind="world_model", meta=self.meta.to_dict(), state_dict=self.state_dict(),
                         training_state=training_state)
 
-    def load_weights(self, checkpoint: dict[str, Any]) -> None:
+    def load_weights(self, checkpoint: dict[str, Any], source: str | os.PathLike = "checkpoint") -> None:
         """Load a `load_checkpoint` dict into this already-built model (e.g. to resume training).
 
-        If the checkpoint's model config or weights do not fit this model, raises CheckpointError
-        naming the differing config keys and weights, instead of torch's raw state_dict message;
-        likewise for weights holding NaN or inf.
+        If the checkpoint's model config or weights do not fit this model (keys, shapes, dtypes), raises
+        CheckpointError naming the differing config keys and weights, instead of torch's raw state_dict
+        message (which would also cast, e.g., int64 weights to float silently); likewise for weights
+        holding NaN or inf. Messages start with `source`: the file the dict was read from.
         """
         structural = ("image_size", "action_dim", "frameskip", "history")
         ours = {k: getattr(self.meta, k) for k in structural} | {"model": self.meta.config["model"]}
@@ -175,17 +176,12 @@ class JEPAWorldModel(nn.Module):
         )
         if config_diff or weight_diff:
             raise CheckpointError(
-                "checkpoint was trained with a different model config "
+                f"{source} was trained with a different model config "
                 f"(differing keys, checkpoint vs this model: {config_diff or 'none'}; "
                 f"differing weights: {weight_diff[:8] or 'none'}): build the model from the "
                 "checkpoint's meta['config'] (load_world_model does this) or retrain"
             )
-        non_finite = sorted(k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all())
-        if non_finite:
-            raise CheckpointError(
-                f"checkpoint weights {non_finite[:8]} hold NaN or inf (a damaged file, or a run that diverged): "
-                "use an earlier checkpoint or retrain"
-            )
+        check_weights(state, own, source)
         self.load_state_dict(state)
 
     # ----- helpers -----

@@ -44,7 +44,7 @@ class RunCheckpoint:
                 f"{self.path} was trained on {trained_on} but data={dataset.get('path')} holds {env_id} "
                 "episodes: pass a new out= for this dataset, or the data= the run started with"
             )
-        model.load_weights(ckpt)
+        model.load_weights(ckpt, source=self.path)
         optimizer.load_state_dict(state["optimizer"])
         set_rng_state(state["rng"])
         self.saved_step = state["step"]

@@ -77,6 +77,9 @@ def check_config(cfg: DictConfig) -> None:
     keys = ("steps", "batch_size", "history", "rollout_steps", "frameskip", "log_every", "eval_every", "ckpt_every")
     for key in keys:
         check_positive_int(key, cfg[key], example=100)
+    # The evaluation's sizes too: a bad one would otherwise fail only after the last training step.
+    for key in ("horizon", "max_windows", "probe_frames", "batch_size"):
+        check_positive_int(f"eval.{key}", cfg.eval[key], example=100)
 
 
 def resolved_config(cfg: DictConfig) -> dict[str, Any]:

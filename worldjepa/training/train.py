@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
@@ -57,11 +58,20 @@ def warn_on_collapse(health: dict[str, float], cfg: DictConfig, done: int) -> bo
     return warning is not None
 
 
+def read_metrics(path: Path) -> dict:
+    """A finished run's metrics.json; a damaged one is refused with the fix."""
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        # Without metrics.json a finished run only re-evaluates its last.pt (see the end of `train`).
+        raise ValueError(f"{path} is damaged ({err}): delete it and rerun the same command to re-evaluate the run") from err
+
+
 def train(cfg: DictConfig, info: DistInfo) -> dict:
     """The training loop (see the module docstring); `run` adds the distributed setup around it."""
     r = prepare_run(cfg, info)
     if r.start_step >= cfg.steps and (r.out / METRICS).exists():
-        return json.loads((r.out / METRICS).read_text())
+        return read_metrics(r.out / METRICS)
     loss_module, step_fn = make_step(r, cfg, info)
     loader = make_loader(r, cfg, info)
     logger = make_logger(cfg.logger, r.out, r.config, enabled=info.is_main)
