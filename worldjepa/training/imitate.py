@@ -20,7 +20,7 @@ from tqdm import trange
 from worldjepa.atomic import write_json_atomic
 from worldjepa.errors import WorldJepaError, check_positive_int
 from worldjepa.models.goal_policy import GoalPolicy
-from worldjepa.training.device import select_device
+from worldjepa.training.device import autocast, autocast_dtype, select_device
 from worldjepa.training.frozen import encode_episodes, fitted_summary, load_frozen
 
 POLICY = "policy.pt"
@@ -78,8 +78,10 @@ class HindsightPairs:
 
 
 def fit_policy(train: HindsightPairs, val: HindsightPairs | None, policy: GoalPolicy, steps: int, batch_size: int,
-               lr: float, seed: int, device: torch.device, progress: bool = True) -> dict[str, float]:
-    """Regress the data's chunks (MSE, cosine-decayed AdamW); returns the final train and val losses."""
+               lr: float, seed: int, device: torch.device, progress: bool = True,
+               amp_dtype: torch.dtype | None = None) -> dict[str, float]:
+    """Regress the data's chunks (MSE, cosine-decayed AdamW, the forward under `amp_dtype` autocast);
+    returns the final train and val losses."""
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(policy.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
@@ -87,7 +89,9 @@ def fit_policy(train: HindsightPairs, val: HindsightPairs | None, policy: GoalPo
     loss = torch.tensor(math.nan)
     for step in trange(steps, desc="imitate", disable=not progress):
         z_hist, z_goal, chunk = (x.to(device) for x in train.sample(batch_size, gen))
-        loss = (policy(z_hist, z_goal) - chunk).pow(2).mean()
+        with autocast(device, amp_dtype):
+            predicted = policy(z_hist, z_goal)
+        loss = (predicted.float() - chunk).pow(2).mean()
         if not torch.isfinite(loss):
             raise WorldJepaError(
                 f"imitate: the loss became {loss.item()} at step {step}: lower lr (now {lr}) and rerun"
@@ -107,7 +111,7 @@ def fit_policy(train: HindsightPairs, val: HindsightPairs | None, policy: GoalPo
 
 def imitate(*, checkpoint: str, data: str | None, out: str | Path, steps: int, batch_size: int, lr: float,
             hidden: int, depth: int, goal_offset: tuple[int, int], seed: int, device: str,
-            progress: bool = True) -> dict:
+            precision: str = "auto", progress: bool = True) -> dict:
     """Fit a GoalPolicy for `checkpoint` on `data` (default: its training dataset); write out/policy.pt.
 
     The val loss is measured on the episodes the checkpoint's training held out (same fraction and seed).
@@ -118,11 +122,12 @@ def imitate(*, checkpoint: str, data: str | None, out: str | Path, steps: int, b
     check_goal_offset(goal_offset)
     torch.manual_seed(seed)
     torch_device = select_device(device)
+    amp_dtype = autocast_dtype(precision, torch_device)
     frozen = load_frozen(checkpoint, data, torch_device)
     model, sha, store = frozen.model, frozen.sha, frozen.store
     out = Path(out)
     settings = {"dataset": str(store.root), "steps": steps, "batch_size": batch_size, "lr": lr, "hidden": hidden,
-                "depth": depth, "goal_offset": list(goal_offset), "seed": seed}
+                "depth": depth, "goal_offset": list(goal_offset), "seed": seed, "precision": str(amp_dtype or "fp32")}
     done = fitted_summary(GoalPolicy, out / POLICY, out / "imitate.json", sha, settings)
     if done is not None:
         print(f"imitate: {out / POLICY} is already fit on this checkpoint with these settings; delete it to refit")
@@ -131,7 +136,7 @@ def imitate(*, checkpoint: str, data: str | None, out: str | Path, steps: int, b
     pairs = [HindsightPairs(*encode_episodes(model, store, eps, torch_device), model.history, model.frameskip,
                             tuple(goal_offset)) if eps else None for eps in (frozen.train_episodes, frozen.val_episodes)]
     policy = GoalPolicy(model.embed_dim, model.history, model.frameskip * model.action_dim, hidden, depth).to(torch_device)
-    losses = fit_policy(pairs[0], pairs[1], policy, steps, batch_size, lr, seed, torch_device, progress)
+    losses = fit_policy(pairs[0], pairs[1], policy, steps, batch_size, lr, seed, torch_device, progress, amp_dtype)
     meta = {"checkpoint": str(checkpoint), "checkpoint_sha256": sha, "settings": settings, **losses}
     policy.save(out / POLICY, meta)
     summary = {**meta, "train_pairs": len(pairs[0]), "seconds": round(time.perf_counter() - t0, 1)}
