@@ -277,11 +277,12 @@ def test_few_steps_on_two_room_predict_one_step_far_better_than_copying(tmp_path
     cfg = make_cfg(data, tmp_path / "run", "steps=400", "batch_size=32", "history=2",
                    "rollout_steps=2", "frameskip=5", "eval.probe_frames=400", "eval.max_windows=64")
     val = run(cfg)["val"]
-    # Measured at this seed: 1-step 0.55x, 10-step 0.40x copy-last, probe R2 0.54; after 1 step they
-    # are 4.3x, 92x and R2 -0.59. The margins absorb float differences across machines.
-    assert val["rel_err_1"] < 0.75, val
-    assert val["rel_err_10"] < 0.6, val
-    assert val["probe_r2"] > 0.3, val
+    # Measured at this seed (default patchify encoder): 1-step 0.65x, 10-step 0.48x copy-last, probe R2 0.15
+    # (bf16 0.12); the overlapping stem learns position sooner (R2 0.54), both reach 0.997 at 1,000 steps.
+    # After 1 step: about 4x, 90x and R2 -0.6. The margins absorb float differences across machines.
+    assert val["rel_err_1"] < 0.8, val
+    assert val["rel_err_10"] < 0.65, val
+    assert val["probe_r2"] > 0.05, val
 
 
 def test_gpu_experiment_config_composes_and_trains_on_cpu(dataset, tmp_path):
