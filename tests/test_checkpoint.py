@@ -138,6 +138,21 @@ def test_load_with_config_inconsistent_with_weights_is_clear(tmp_path):
         load_world_model(tmp_path / "b.pt")
 
 
+def test_int_typed_or_non_finite_weights_are_refused_naming_the_file(tmp_path):
+    make_model().save(tmp_path / "a.pt")
+    make_policy().save(tmp_path / "policy.pt", {"checkpoint": "last.pt"})
+    for path, key in ((tmp_path / "a.pt", "encoder.convs.0.weight"), (tmp_path / "policy.pt", "net.0.weight")):
+        ckpt = torch.load(path, weights_only=True)
+        weight = ckpt["state_dict"][key]
+        for damaged, problem in ((weight.to(torch.int64), "are stored as torch.int64 where the model has torch.float32"),
+                                 (weight.clone().fill_(float("nan")), "hold NaN or inf")):
+            torch.save({**ckpt, "state_dict": {**ckpt["state_dict"], key: damaged}}, tmp_path / "bad.pt")
+            load = load_world_model if path.name == "a.pt" else GoalPolicy.load
+            fix = "use an earlier checkpoint or retrain" if path.name == "a.pt" else "rerun `worldjepa imitate`"
+            with pytest.raises(CheckpointError, match=rf"bad\.pt: weights \['{key}'\] {problem}.*{fix}"):
+                load(tmp_path / "bad.pt")
+
+
 def test_model_meta_round_trips_and_names_missing_keys():
     meta = make_model().meta
     meta.env_id, meta.dataset = "worldjepa/TwoRoom-v0", {"path": "/data"}
