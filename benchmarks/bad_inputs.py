@@ -1,4 +1,4 @@
-"""The bad-input and fault matrix: every case through the real `worldjepa` CLI, written to results/bad_inputs.json.
+"""The bad-input and fault matrix: every case through the real `worldjepa` CLI, written to results/bad_inputs/cases.json.
 
 A refused input must exit non-zero, end stderr in exactly one line `worldjepa <cmd>: error: ...` naming the
 key or file and a fix, print no traceback, and leave the disk as it was (the fixtures and the case's own
@@ -31,7 +31,7 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
 ENV.pop("WORLDJEPA_DEBUG", None)
 # A fix is an instruction: the error line must tell the user what to pass, rerun, delete, ...
 FIX = re.compile(r"\b(pass|rerun|delete|use|point|recollect|retrain|collect|check|lower|free|upgrade|need|fix|set|write|must be)\b|e\.g\.")
-RESULTS = Path(__file__).parent / "results" / "bad_inputs.json"
+RESULTS = Path(__file__).parent / "results" / "bad_inputs" / "cases.json"
 
 
 def compose(command: str, overrides: list[str]) -> dict:

@@ -19,6 +19,7 @@ with the CLI.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -47,7 +48,8 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True, help="a dataset written by `worldjepa collect` (64 px)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/roofline.json"))
-    parser.add_argument("--variants", nargs="+", default=[f"old={OLD}", f"new={NEW}", f"new_bf16={NEW}@bf16"],
+    parser.add_argument("--variants", nargs="+", default=[f"overlapping_fp32={OLD}", f"patchify_fp32={NEW}",
+                                                        f"patchify_bf16={NEW}@bf16"],
                         help="NAME=k=v,k=v[@PRECISION]: model.encoder overrides (lists in brackets) and "
                              "the training precision (default fp32); the first is the baseline")
     parser.add_argument("--quality", nargs="*", default=[],
@@ -70,21 +72,24 @@ def seconds(fn, repeat: int = 3) -> float:
 
 def peaks() -> dict[str, float]:
     """GFLOP/s of a square matmul (fp32 2048, bf16 512: bf16 can be 300x slower on CPUs without bf16 units)
-    and of a well-shaped conv (128 -> 128 channels, 3x3, 16x16 maps, 256 frames) in fp32 and bf16.
+    and of two well-shaped convs (3x3 128 -> 128 channels on 16x16 maps; the encoder's own 4x4 stride-2
+    64 -> 64 on 8x8 maps, 640 frames) in fp32 and bf16.
 
-    The fp32 peak is the faster of the two: torch's matmul and conv use different libraries (BLAS,
-    oneDNN), and on some CPUs one reaches twice the other's rate.
+    A precision's peak is the fastest of its kernels: torch's matmul and conv use different libraries
+    (BLAS, oneDNN), and on some CPUs one reaches several times the other's rate.
     """
     out = {}
     for name, n, dtype in (("matmul_fp32", 2048, torch.float32), ("matmul_bf16", 512, torch.bfloat16)):
         a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
         out[name] = 2 * n**3 / seconds(lambda: a @ b) / 1e9
-    for name, dtype in (("conv_fp32", torch.float32), ("conv_bf16", torch.bfloat16)):
-        conv = torch.nn.Conv2d(128, 128, 3, padding=1).to(dtype)
-        x = torch.randn(256, 128, 16, 16, dtype=dtype)
-        with torch.no_grad():
-            out[name] = flops(lambda: conv(x)) / seconds(lambda: conv(x)) / 1e9
-    out["fp32"] = max(out["matmul_fp32"], out["conv_fp32"])
+    shapes = {"conv3x3": (torch.nn.Conv2d(128, 128, 3, padding=1), (256, 128, 16, 16)),
+              "conv4x4s2": (torch.nn.Conv2d(64, 64, 4, stride=2, padding=1), (640, 64, 8, 8))}
+    for dtype, suffix in ((torch.float32, "fp32"), (torch.bfloat16, "bf16")):
+        for name, (conv, shape) in shapes.items():
+            conv, x = conv.to(dtype), torch.randn(*shape, dtype=dtype)
+            with torch.no_grad():
+                out[f"{name}_{suffix}"] = flops(lambda: conv(x)) / seconds(lambda: conv(x)) / 1e9
+        out[suffix] = max(v for k, v in out.items() if k.endswith(suffix))
     return out
 
 
@@ -165,7 +170,7 @@ class Variant:
             "encoder_seconds": {"online_fwd_bwd": seconds(online), "target_fwd": seconds(target)},
             "gflop_per_step": step_flops / 1e9,
             "achieved_gflops": step_flops / step_s / 1e9,
-            "conv_layers_fwd": conv_profile(layers, frames),
+            "conv_layers_fwd": conv_profile(layers, frames, self.run),
         }
 
 
@@ -183,9 +188,11 @@ def _split_top(text: str) -> list[str]:
 
 
 @torch.no_grad()
-def conv_profile(layers: list[torch.nn.Conv2d], frames: torch.Tensor) -> list[dict]:
-    """Forward time and GFLOP/s of each conv layer on the step's frames."""
+def conv_profile(layers: list[torch.nn.Conv2d], frames: torch.Tensor, run) -> list[dict]:
+    """Forward time and GFLOP/s of each conv layer on the step's frames, at the run's precision."""
     x = frames.permute(0, 3, 1, 2).float().div(255).sub(0.5)
+    if run.amp_dtype is not None:
+        x, layers = x.to(run.amp_dtype), [copy.deepcopy(layer).to(run.amp_dtype) for layer in layers]
     rows = []
     for layer in layers:
         t, f = seconds(lambda: layer(x)), flops(lambda: layer(x))
@@ -278,7 +285,7 @@ def main() -> None:
     machine["load_average_at_end"] = os.getloadavg()
     base = next(iter(details.values()))
     figures = dict(quality(spec) for spec in args.quality)
-    rows = [{**table_row(name, row, base, peak["fp32" if row["precision"] == "fp32" else "conv_bf16"]),
+    rows = [{**table_row(name, row, base, peak[row["precision"]]),
              **figures.get(name, {})} for name, row in details.items()] + planning_rows(plans, peak["fp32"])
     write_json_atomic(args.out, {
         "title": "Training and planning throughput against the machine's measured peak",
