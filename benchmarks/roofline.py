@@ -23,6 +23,7 @@ import copy
 import json
 import os
 import platform
+import re
 import sys
 import tempfile
 import time
@@ -105,7 +106,8 @@ class Variant:
     def __init__(self, spec: str, data: Path, workdir: Path) -> None:
         self.name, rest = spec.split("=", 1)
         overrides, _, precision = rest.partition("@")
-        enc = [f"model.encoder.{kv}" for kv in _split_top(overrides)]
+        # 'a=1,b=[2,3]' -> the overrides model.encoder.a=1 and model.encoder.b=[2,3] (no split inside brackets)
+        enc = [f"model.encoder.{kv}" for kv in re.split(r",(?![^\[]*\])", overrides) if kv]
         with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
             self.cfg = compose("train", overrides=[
                 f"data={data}", f"out={workdir / self.name}", "logger=none", "resume=false", "progress=false",
@@ -172,19 +174,6 @@ class Variant:
             "achieved_gflops": step_flops / step_s / 1e9,
             "conv_layers_fwd": conv_profile(layers, frames, self.run),
         }
-
-
-def _split_top(text: str) -> list[str]:
-    """'a=1,b=[2,3]' -> ['a=1', 'b=[2,3]'] (commas inside brackets kept)."""
-    parts, depth, cur = [], 0, ""
-    for ch in text:
-        depth += (ch == "[") - (ch == "]")
-        if ch == "," and depth == 0:
-            parts.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    return [p for p in parts + [cur] if p]
 
 
 @torch.no_grad()

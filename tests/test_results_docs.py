@@ -61,7 +61,7 @@ def test_a_changed_count_fails_the_check(copy: Path):
 def test_a_consistently_changed_figure_is_stale_prose_until_rendered(copy: Path):
     """The drift check proper: self-consistent data that the docs do not show yet."""
     hits, n = 140, 150
-    edit_row(copy, "reacher", "recipe_test", successes=hits, success_rate=hits / n, per_seed_successes=[47, 47, 46],
+    edit_row(copy, "reacher", "recipe_test_patch", successes=hits, success_rate=hits / n, per_seed_successes=[47, 47, 46],
              ci95=render_results.rounded_ci(hits, n))
     result = check(copy, "--check")
     assert result.returncode == 1
