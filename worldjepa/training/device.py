@@ -31,7 +31,7 @@ def cpu_has_fast_bf16() -> bool:
     """Whether oneDNN has a bf16 path on this CPU (AVX512 or newer; native on AVX512-BF16 and AMX).
 
     torch runs bf16 on any CPU, but without such a path a bf16 matmul fell to 0.28 GFLOP/s on a 2-core
-    AMD EPYC, 300x slower than fp32; on one with AVX512-BF16 the default model trains 1.8x faster in
+    AMD EPYC, 300x slower than fp32; on one with AVX512-BF16 the default model trains 1.3-1.8x faster in
     bf16 at the same held-out error (benchmarks/results/roofline.json). A capability check, not a
     timing, so every run on a machine (a resumed one included) gets the same precision.
     """
