@@ -120,13 +120,14 @@ def test_ema_only_collapses_and_the_monitor_flags_it_where_the_default_loss_does
     assert flags["default"] is None, flags
 
 
-def test_train_cli_trains_a_reconstruction_model_and_logs_the_collapse_flag(fault_dataset, tmp_path):
+def test_train_cli_trains_a_reconstruction_model_and_logs_the_collapse_flag(fault_dataset, tmp_path, caplog):
     from worldjepa.training.train import run
 
     metrics = run(train_cfg(fault_dataset, tmp_path / "rec", "steps=4", "model.objective=reconstruction",
                             "model.decoder.channels=[4,4,4,4]", "collapse.threshold=10", "collapse.after=0"))
     assert {"train/frames_loss", "train/latent_loss"} <= set(metrics["train"])
     assert metrics["train"]["collapse/collapsed"] == 1.0  # every check warns at threshold 10
+    assert "no term that spreads embeddings" in caplog.text and "vcreg" not in caplog.text  # no JEPA advice
     checkpoint = load_checkpoint(tmp_path / "rec" / "last.pt", kind="world_model")
     assert checkpoint["meta"]["config"]["model"]["objective"] == "reconstruction"
     assert type(load_world_model(tmp_path / "rec" / "last.pt")) is ReconstructionWorldModel

@@ -48,18 +48,27 @@ def online_target_distance(z_online: torch.Tensor, z_target: torch.Tensor) -> fl
     return diff.mean().item()
 
 
-def check_collapse(stats: dict[str, float], threshold: float) -> str | None:
+# What to change when embeddings collapse, by training objective: JEPA has regularisers that spread them;
+# the reconstruction objective has none, its decoder reads small differences that an L2 planning cost does not.
+COLLAPSE_FIXES = {
+    "jepa": "enable loss.vcreg.enabled=true or loss.inverse_dynamics.enabled=true, raise the EMA momentum, "
+            "or lower the learning rate",
+    "reconstruction": "this objective has no term that spreads embeddings, so L2 planning costs on them are "
+                      "nearly flat; plan with model.objective=jepa",
+}
+
+
+def check_collapse(stats: dict[str, float], threshold: float, objective: str = "jepa") -> str | None:
     """Loud warning text if std_mean (from `embedding_stats`) < threshold, else None.
 
     std_mean, not std_min, is the trigger: a few near-constant dims are normal (e.g. background)
-    and only show up in std_min / effective_rank, which the message reports.
+    and only show up in std_min / effective_rank, which the message reports. The fix it names
+    depends on the model's training `objective`.
     """
     if stats["std_mean"] >= threshold:
         return None
     return (
         f"EMBEDDING COLLAPSE: per-dim std mean {stats['std_mean']:.2e} < {threshold:g} "
         f"(std_min {stats['std_min']:.2e}, effective rank {stats['effective_rank']:.2f}); "
-        "the encoder maps different frames to (nearly) the same embedding. Fix: enable "
-        "loss.vcreg.enabled=true or loss.inverse_dynamics.enabled=true, raise the EMA momentum, "
-        "or lower the learning rate"
+        f"the encoder maps different frames to (nearly) the same embedding. Fix: {COLLAPSE_FIXES[objective]}"
     )

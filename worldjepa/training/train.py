@@ -50,7 +50,8 @@ def due(done: int, every: int, total: int) -> bool:
 
 def warn_on_collapse(health: dict[str, float], cfg: DictConfig, done: int) -> bool:
     """Log a warning (or raise CollapseError with collapse.stop) when the embeddings have collapsed; say whether."""
-    warning = check_collapse(health, cfg.collapse.threshold) if done > cfg.collapse.after else None
+    objective = cfg.model.get("objective", "jepa")
+    warning = check_collapse(health, cfg.collapse.threshold, objective) if done > cfg.collapse.after else None
     if warning:
         log.warning("step %d: %s", done, warning)
         if cfg.collapse.stop:
