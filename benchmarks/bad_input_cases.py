@@ -7,6 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from worldjepa.config import leaves as config_leaves
+from worldjepa.config import type_example
+
 
 # Tiny settings per command: a run that slipped past validation would still end in seconds.
 # {data}, {ckpt}, {policy}, {value}, {case} are filled with the fixtures' and the case dir's paths.
@@ -44,20 +47,10 @@ class Case:
     extra: dict = field(default_factory=dict)
 
 
-def leaves(tree: dict, prefix: str = ""):
-    """(dotted key, default) for every leaf of a plain config tree."""
-    for key, value in tree.items():
-        if isinstance(value, dict) and value:
-            yield from leaves(value, f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}", value
-
-
 def kind(key: str, default: object) -> str | None:
     """The type a key takes, from its default (or the example of a null one); None for interpolations."""
-    from worldjepa.config import NULLABLE_EXAMPLES
-
-    example = NULLABLE_EXAMPLES.get(key.rsplit(".", 1)[-1], "") if default is None else default
+    example = type_example(key, default)
+    example = "" if example is None else example  # a null key with no example takes a name or path
     if isinstance(example, str) and "${" in example:
         return None
     return {bool: "bool", int: "int", float: "float", list: "list", dict: "block"}.get(type(example), "str")
@@ -74,7 +67,7 @@ def wrong_type_cases(compose: Callable[[str, list[str]], dict]) -> list[Case]:
     cases = []
     for command, base in BASE.items():
         tree = compose(command, base)
-        for key, default in leaves(tree):
+        for key, default in config_leaves(tree):
             if key == "out" or (kind_ := kind(key, default)) is None:
                 continue
             cases.append(Case(f"{command}.type.{key}", command, "wrong_type",

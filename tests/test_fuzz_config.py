@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from worldjepa import cli
-from worldjepa.config import NULLABLE_EXAMPLES
+from worldjepa.config import leaves, type_example
 
 # The required paths each command needs before it looks at its other keys (they need not exist: the
 # type check comes first).
@@ -22,14 +22,6 @@ REQUIRED = {"inspect": ["path=d"], "train": ["data=d", "logger=none"], "imitate"
             "value": ["checkpoint=c.pt"], "landscape": ["checkpoint=c.pt"]}
 # Words Hydra reads as something other than a string (numbers, flags, null).
 NOT_TEXT = {"true", "false", "null", "nan", "inf", "none", "yes", "no", "on", "off"}
-
-
-def leaves(tree: dict, prefix: str = ""):
-    for key, value in tree.items():
-        if isinstance(value, dict) and value:
-            yield from leaves(value, f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}", value
 
 
 @functools.cache
@@ -40,7 +32,7 @@ def typed_keys(command: str) -> tuple[tuple[str, type], ...]:
     tree = OmegaConf.to_container(cli.compose_or_exit(command, REQUIRED.get(command, [])), resolve=False)
     typed = []
     for key, default in leaves(tree):
-        example = NULLABLE_EXAMPLES.get(key.rsplit(".", 1)[-1]) if default is None else default
+        example = type_example(key, default)
         if key != "out" and example is not None and not (isinstance(example, str) and "${" in example):
             typed.append((key, type(example)))
     return tuple(typed)

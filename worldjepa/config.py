@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +116,21 @@ _KINDS = {
 }
 
 
+def leaves(tree: Mapping, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(dotted key, value) for every leaf of a plain config tree; an empty block counts as a leaf."""
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            yield from leaves(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def type_example(key: str, default: Any) -> Any:
+    """The value whose type `key` takes: its default, or for a null default the NULLABLE_EXAMPLES entry
+    of its last name (None when there is none)."""
+    return NULLABLE_EXAMPLES.get(key.rsplit(".", 1)[-1]) if default is None else default
+
+
 def wrong_type(cfg: Any, reference: Any, prefix: str = "") -> str | None:
     """The first value of `cfg` whose type differs from the same key's default in `reference` (both plain
     containers), as 'key=value must be ...: pass e.g. ...'; None when every value has its default's type.
@@ -127,7 +142,7 @@ def wrong_type(cfg: Any, reference: Any, prefix: str = "") -> str | None:
                 return problem
         return None
     key, value = prefix.rstrip("."), cfg
-    example = NULLABLE_EXAMPLES.get(key.rsplit(".", 1)[-1]) if reference is None else reference
+    example = type_example(key, reference)
     if value is None or (isinstance(example, str) and "${" in example):
         return None
     kind_of = type(example) if type(example) in _KINDS else str
