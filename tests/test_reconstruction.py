@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import train_cfg
 from omegaconf import OmegaConf
-from test_models import loss_cfg, make_batch, moving_dot_batch, yaml_model_cfg
+from test_models import loss_cfg, make_batch, moving_dot_batch, one_thread, yaml_model_cfg  # noqa: F401 (autouse fixture)
 
 from worldjepa.checkpoint import load_checkpoint, save_checkpoint
 from worldjepa.models import JEPAWorldModel, WorldModel, build_world_model, check_collapse, embedding_stats, load_world_model
@@ -17,14 +17,6 @@ from worldjepa.models.predictors import normalize_embedding
 from worldjepa.models.reconstruction import ReconstructionWorldModel
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def reconstruction_model(embed_dim: int = 32) -> ReconstructionWorldModel:
