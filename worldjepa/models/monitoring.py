@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from worldjepa.errors import WorldJepaError
+from worldjepa.models.meta import DEFAULT_OBJECTIVE
 
 
 class CollapseError(WorldJepaError, RuntimeError):
@@ -58,7 +59,7 @@ COLLAPSE_FIXES = {
 }
 
 
-def check_collapse(stats: dict[str, float], threshold: float, objective: str = "jepa") -> str | None:
+def check_collapse(stats: dict[str, float], threshold: float, objective: str = DEFAULT_OBJECTIVE) -> str | None:
     """Loud warning text if std_mean (from `embedding_stats`) < threshold, else None.
 
     std_mean, not std_min, is the trigger: a few near-constant dims are normal (e.g. background)

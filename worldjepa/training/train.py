@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from worldjepa.atomic import write_json_atomic
 from worldjepa.models import CollapseError, check_collapse
+from worldjepa.models.meta import DEFAULT_OBJECTIVE
 from worldjepa.training.device import autocast
 from worldjepa.training.distributed import DistInfo, assert_replicas_equal, init_distributed, shutdown_distributed
 from worldjepa.training.guards import DivergenceGuard
@@ -50,7 +51,7 @@ def due(done: int, every: int, total: int) -> bool:
 
 def warn_on_collapse(health: dict[str, float], cfg: DictConfig, done: int) -> bool:
     """Log a warning (or raise CollapseError with collapse.stop) when the embeddings have collapsed; say whether."""
-    objective = cfg.model.get("objective", "jepa")
+    objective = cfg.model.get("objective", DEFAULT_OBJECTIVE)
     warning = check_collapse(health, cfg.collapse.threshold, objective) if done > cfg.collapse.after else None
     if warning:
         log.warning("step %d: %s", done, warning)
