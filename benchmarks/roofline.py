@@ -35,6 +35,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from worldjepa.atomic import write_json_atomic
 from worldjepa.config import CONFIG_DIR
+from worldjepa.planning.costs import latent_cost
 from worldjepa.planners import CEM, MPPI
 from worldjepa.training.device import autocast
 from worldjepa.training.distributed import DistInfo
@@ -196,7 +197,7 @@ def conv_profile(layers: list[torch.nn.Conv2d], frames: torch.Tensor, run) -> li
 
 @torch.no_grad()
 def planning(model) -> dict:
-    """Seconds and GFLOP/s of one replan through this model's predictor and an L2 goal cost."""
+    """Seconds and GFLOP/s of one replan through this model's predictor and the default (L2) latent cost."""
     model.eval()
     a_dim, d, k = model.frameskip * model.action_dim, model.embed_dim, model.history
     out = {}
@@ -204,13 +205,7 @@ def planning(model) -> dict:
         ("mppi_1000x10_h8_b20", MPPI(horizon=8, action_dim=a_dim, samples=1000, iterations=10), 20),
         ("cem_300x30_h5_b1", CEM(horizon=5, action_dim=a_dim, samples=300, iterations=30, elites=30), 1),
     ):
-        z_hist, goal = torch.randn(goals, k, d), torch.randn(goals, d)
-
-        def cost(actions: torch.Tensor) -> torch.Tensor:
-            b, n = actions.shape[:2]
-            z = model.rollout(z_hist.repeat_interleave(n, 0), actions.reshape(b * n, *actions.shape[2:]))
-            return (z[:, -1] - goal.repeat_interleave(n, 0)).square().sum(-1).view(b, n)
-
+        cost = latent_cost(model, torch.randn(goals, k, d), torch.randn(goals, d))  # the planners' default cost
         t, f = seconds(lambda: planner.solve(cost, goals), repeat=2), flops(lambda: planner.solve(cost, goals))
         out[name] = {"seconds": t, "gflop": f / 1e9, "gflops": f / t / 1e9}
     model.train()
