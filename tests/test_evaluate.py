@@ -31,7 +31,7 @@ from worldjepa.evaluation.videos import compose_frame
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 TWO_ROOM = "worldjepa/TwoRoom-v0"
 # Small renders keep the tests fast; the planners do not care about pixels except the latent cost.
-SMALL = ["env.kwargs.image_size=32", "video_scale=2", "progress=false"]
+SMALL = ["env.kwargs.image_size=32", "video_scale=2", "progress=false", "subgoals.enabled=false"]  # the tiny model has no dataset
 
 
 def plan_cfg(tmp_path: Path, *overrides: str):
@@ -217,7 +217,7 @@ def test_latent_planning_end_to_end_with_tiny_model(tmp_path, tiny_checkpoint):
 
 def test_horizon_beyond_train_horizon_warns_then_errors(tmp_path, tiny_checkpoint):
     base = [f"checkpoint={tiny_checkpoint}", "episodes=1", "budget=2", "videos=0", "protocol.goal_source=env",
-            "planner.samples=4", "planner.iterations=1", "planner.elites=2"]
+            "planner=cem", "planner.samples=4", "planner.iterations=1", "planner.elites=2"]
     with pytest.warns(UserWarning, match="train_horizon=3"):
         run(plan_cfg(tmp_path / "a", *base, "horizon=5"))
     with pytest.raises(ValueError, match="more than 4x"):
@@ -233,6 +233,11 @@ def test_clear_errors_for_bad_checkpoint_and_mismatched_env(tmp_path, tiny_check
         run(plan_cfg(tmp_path, f"checkpoint={tiny_checkpoint}", "env=push"))
     with pytest.raises(ValueError, match="protocol.dataset is null"):
         run(plan_cfg(tmp_path, "planner=oracle", "protocol.goal_source=dataset"))  # dataset goals need a dataset
+    out = tmp_path / "subgoals"
+    with pytest.raises(ValueError, match=r"subgoals.enabled=true \(the default\) reads a dataset.*there is no checkpoint "
+                                         r"dataset.*pass protocol.dataset=PATH .*or subgoals.enabled=false"):
+        run(plan_cfg(out, f"checkpoint={tiny_checkpoint}", "subgoals.enabled=true", "protocol.goal_source=env"))
+    assert not out.exists()  # refused before anything was written
 
 
 def test_cli_reports_missing_checkpoint_in_one_line(tmp_path):

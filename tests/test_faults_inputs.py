@@ -22,7 +22,7 @@ from worldjepa.data import collect, split_episodes
 # A plan run that would finish in a second if a bad value slipped through; horizon=2 = the tiny
 # checkpoint's train_horizon, so no warning lines precede the error.
 PLAN = ["progress=false", "env.kwargs.image_size=32", "protocol.goal_source=env", "videos=0", "budget=3",
-        "horizon=2", "planner.samples=4", "planner.iterations=1", "planner.elites=2"]
+        "horizon=2", "planner=cem", "planner.samples=4", "planner.iterations=1", "planner.elites=2"]
 TRAIN = [*TINY_TRAIN, "steps=1"]
 
 
@@ -173,8 +173,8 @@ def test_rejected_inputs_leave_the_datasets_untouched(results, inputs, fault_dat
     (["plan", "episodes=abc"], r"episodes='abc' must be an integer: pass e\.g\. episodes=50"),
     (["train", "data=x", "optim.lr=fast"], r"optim\.lr='fast' must be a number"),
     (["collect", "episodes=2.5"], r"episodes=2\.5 must be an integer"),
-    (["plan", "planner=mppi", "planner.samples=many"], r"planner\.samples='many' must be an integer: pass e\.g\. planner\.samples=300"),
-    (["plan", "hold=maybe"], r"hold='maybe' must be true or false"),
+    (["plan", "planner=mppi", "planner.samples=many"], r"planner\.samples='many' must be an integer: pass e\.g\. planner\.samples=1000"),
+    (["plan", "hold=maybe"], r"hold='maybe' must be true or false or null: pass e\.g\. hold=true"),
 ])
 def test_a_value_of_the_wrong_type_is_one_line_and_writes_nothing(tmp_path, args, expected):
     out = tmp_path / "out"

@@ -28,7 +28,7 @@ def make_my_goal(image_size: int = 64) -> GymGoalWrapper:
 gymnasium.register("MyGoal-v0", entry_point=make_my_goal, max_episode_steps=50)
 '''
 COLLECT = ["policy=correlated", "episodes=4", "episode_steps=20", "workers=2", "progress=false"]
-PLAN = ["episodes=2", "batch=2", "budget=4", "horizon=2", "planner.samples=4", "planner.iterations=1",
+PLAN = ["episodes=2", "batch=2", "budget=4", "horizon=2", "planner=cem", "planner.samples=4", "planner.iterations=1",
         "planner.elites=2", "videos=0", "progress=false", "protocol.goal_source=dataset", "protocol.dataset_offset=10"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline"}
 

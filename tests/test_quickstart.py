@@ -96,7 +96,7 @@ def test_every_recipe_composes_each_of_its_stages_for_its_own_env(composer, reci
     for stage in QUICKSTART_STAGES:
         if cfg[stage] is not None:  # only a recipe with an imitate block fits a policy
             assert stage_config(stage, cfg[stage], "out=x").out == "x"
-    assert (cfg.imitate is not None) == (cfg.plan.planner == "policy")
+    assert (cfg.imitate is not None) == (cfg.plan.get("planner") == "policy")
 
 
 @pytest.mark.parametrize("args, name, env_id", [
@@ -113,17 +113,27 @@ def test_env_on_the_command_line_reaches_collect_and_plan(composer, args, name, 
         assert dict(stage_cfg.env.kwargs) == dict(cfg.env.kwargs)
 
 
-def test_reacher_recipe_reaches_its_stages_with_the_benchmarked_steps_and_closed_loop(composer):
-    cfg = composer("recipe=reacher")
-    assert stage_config("train", cfg.train, "data=d", "out=r").steps == 2000
-    plan = stage_config("plan", cfg.plan, "env=reacher", "checkpoint=x.pt", "out=e")
-    assert (plan.planner.name, plan.execute, plan.protocol.goal_source) == ("cem", 1, "env")
+def test_search_recipes_differ_only_in_the_env(composer):
+    """TwoRoom and Reacher collect, train and plan with the shared defaults: only the env's own config differs."""
+    stages = {}
+    for task in ("two_room", "reacher"):
+        cfg = composer(f"recipe={task}")
+        train = stage_config("train", cfg.train, "data=d", "out=r")
+        plan = stage_config("plan", cfg.plan, f"env={task}", "checkpoint=x.pt", "out=e")
+        assert plan.env.name == task
+        plan.env = None
+        stages[task] = (OmegaConf.to_container(cfg.collect), OmegaConf.to_container(train), OmegaConf.to_container(plan))
+    assert stages["two_room"] == stages["reacher"]
+    collect, train, plan = stages["two_room"]
+    assert (train["frameskip"], plan["planner"]["name"], plan["planner"]["samples"]) == (10, "mppi", 1000)
+    assert plan["planner"]["hold"] and plan["hold"] is None and plan["subgoals"]["enabled"] and plan["protocol"]["split"] == "test"
 
 
 def test_stage_keys_need_no_plus_and_string_values_survive_quotes_commas_and_equals(composer):
     assert [_force_stage_key(a) for a in ["plan.seeds=[0]", "+plan.x=1", "~plan.y", "planner=cem", "out=q"]] == [
         "++plan.seeds=[0]", "++plan.x=1", "~plan.y", "planner=cem", "out=q"]
-    cfg = plan_stage(composer("plan.seeds=[0,1,2]", "+plan.batch=5", "plan.planner.name=cem").plan)
+    cfg = plan_stage(composer("plan.seeds=[0,1,2]", "plan.batch=5", "+plan.planner.name=cem",
+                              "+plan.planner.samples=1000").plan)
     assert list(cfg.seeds) == [0, 1, 2] and cfg.batch == 5
     assert (cfg.planner.name, cfg.planner.samples, cfg.planner.elites) == ("cem", 1000, 30)  # the block's samples kept
     assert plan_stage(composer("plan.planner=cem").plan).planner.samples == 300  # a string: CEM's own defaults
@@ -136,9 +146,9 @@ def test_stage_settings_errors_name_the_key_as_the_quickstart_spells_it(composer
         plan_stage(composer("plan.sedes=3").plan)
     with pytest.raises(WorldJepaError, match=r"'plan.planner.samples'.*planner 'gradient' has no such key: "
                                              r"pass plan.planner=gradient to take its own defaults"):
-        plan_stage(composer("plan.planner.name=gradient").plan)
+        plan_stage(composer("+plan.planner.name=gradient", "+plan.planner.samples=1000").plan)
     with pytest.raises(WorldJepaError, match=r"unknown planner 'ilqr'.*e.g. plan.planner.name=cem"):
-        plan_stage(composer("plan.planner.name=ilqr").plan)
+        plan_stage(composer("+plan.planner.name=ilqr").plan)
     with pytest.raises(WorldJepaError, match=r"plan.env is set by the quickstart itself.*pass env=\.\.\."):
         plan_stage(composer("plan.env=reacher").plan)
     with pytest.raises(WorldJepaError, match=r"plan='cem' is not a block of settings"):

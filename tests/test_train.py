@@ -231,7 +231,7 @@ def test_cli_help_and_a_tiny_run_with_offline_wandb(dataset, tmp_path):
     env = {**os.environ, "WANDB_MODE": "offline"}
     help_text = subprocess.run([WORLDJEPA, "train", "--help"], capture_output=True, text=True, env=env, timeout=120)
     assert help_text.returncode == 0 and "rollout_steps" in help_text.stdout, help_text.stderr[-2000:]
-    assert "model/predictor={gru, mlp, transformer}" in help_text.stdout and "+experiment={gpu, reacher}" in help_text.stdout
+    assert "model/predictor={gru, mlp, transformer}" in help_text.stdout and "+experiment={gpu}" in help_text.stdout
     assert "planner=" not in help_text.stdout and "policy=" not in help_text.stdout  # other commands' groups
     out = tmp_path / "cli"
     args = [f"data={dataset}", f"out={out}", *[o for o in FAST if o != "logger=none"], "steps=3", "progress=false"]
@@ -292,9 +292,3 @@ def test_gpu_experiment_config_composes_and_trains_on_cpu(dataset, tmp_path):
     run(cfg)
     meta = load_checkpoint(tmp_path / "run" / "last.pt")["meta"]["config"]["model"]
     assert meta["encoder"]["embed_dim"] == 256 and meta["predictor"]["name"] == "transformer"
-
-
-def test_reacher_experiment_sets_the_benchmarked_steps_and_keeps_the_default_model(dataset, tmp_path):
-    default, reacher = make_cfg(dataset, tmp_path), make_cfg(dataset, tmp_path, "+experiment=reacher")
-    assert (default.steps, reacher.steps) == (1000, 2000)
-    assert reacher.model == default.model and reacher.optim == default.optim

@@ -104,7 +104,7 @@ def group_choices(overrides: list[str]) -> list[str]:
 
 # A null default says nothing about its key's type: these keys' configs document it (with an example).
 NULLABLE_EXAMPLES: dict[str, Any] = {"episode_steps": 100, "threads": 1, "horizon": 8, "frameskip": 5, "execute": 5,
-                                     "coverage_bounds": [[0, 1], [0, 1]], "probe_dims": [0, 1], "imitate": {"steps": 1000}}
+                                     "hold": True, "coverage_bounds": [[0, 1], [0, 1]], "probe_dims": [0, 1], "imitate": {"steps": 1000}}
 # default type -> (accepts a value, what the message says it must be)
 _KINDS = {
     bool: (lambda v: isinstance(v, bool), "true or false"),

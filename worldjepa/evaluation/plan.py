@@ -27,7 +27,7 @@ from worldjepa.errors import check_positive_int
 from worldjepa.evaluation.episodes import finish, run_batch
 from worldjepa.evaluation.records import EpisodeRecord, read_episodes, summarize, write_episodes
 from worldjepa.evaluation.results import EvalResults
-from worldjepa.evaluation.setup import PlanSetup, resolve, subgoal_graph, training_dataset
+from worldjepa.evaluation.setup import PlanSetup, resolve, subgoal_graph, training_dataset, uses_subgoals
 from worldjepa.evaluation.tasks import PROTOCOL_VERSION, check_protocol, make_tasks
 from worldjepa.planning.ablations import ablate_predictor
 from worldjepa.planning.costs import check_cost_options
@@ -132,14 +132,15 @@ def run(cfg: DictConfig | Mapping[str, Any]) -> EvalResults:
     if protocol.get("goal_source") == "dataset" and not protocol.get("dataset"):
         protocol["dataset"] = training_dataset(s)
     check_protocol(protocol)
+    graph = subgoal_graph(s, subgoals, protocol.get("dataset"))  # before anything is written: it may need a dataset
     execute = s.planner_cfg.get("execute") if c["execute"] is None else c["execute"]  # like horizon: null = the planner's
     if execute is None:  # the MPC default: whole plan steps
         execute = c["replan_every"] * s.frameskip
     resolved = {
         "env": s.env_cfg, "planner": s.planner_cfg, "checkpoint": c["checkpoint"] if s.model is not None else None,
         "checkpoint_sha256": s.checkpoint_sha, "horizon": s.horizon, "frameskip": s.frameskip,
-        "replan_every": c["replan_every"], "execute": execute, "hold": c["hold"],
-        "protocol": protocol, "cost": cost, "subgoals": subgoals if s.model is not None else {"enabled": False},
+        "replan_every": c["replan_every"], "execute": execute, "hold": s.hold,
+        "protocol": protocol, "cost": cost, "subgoals": subgoals if uses_subgoals(s, subgoals) else {"enabled": False},
         "prior_sha256": file_sha256(prior) if s.policy is not None else None, "predictor": c["predictor"],
         "value_sha256": file_sha256(cost["value"]) if s.latent_cost and s.latent_cost.value is not None else None,
     }
@@ -159,7 +160,6 @@ def run(cfg: DictConfig | Mapping[str, Any]) -> EvalResults:
                    "device": c["device"], "out": str(out)},
     }
     envs += [make_env(s.env_cfg["id"], s.env_cfg["kwargs"]) for _ in range(min(batch, len(todo)) - 1)]
-    graph = subgoal_graph(s, subgoals, protocol.get("dataset"))
     agent = s.agent(envs, cost, graph, subgoals.get("lookahead", 1), c["replan_every"], execute)
     bar = tqdm(total=len(wanted), initial=len(wanted) - len(todo), unit="ep", desc=f"plan {s.name}",
                disable=not c["progress"])

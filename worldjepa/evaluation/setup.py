@@ -26,7 +26,7 @@ PLANNER_NAMES = ("cem", "mppi", "gradient", "random", "oracle", "policy")
 # longer horizon only warns; beyond this multiple the predictions are meaningless and we refuse.
 MAX_HORIZON_FACTOR = 4
 # Keys of the planner config that configure the evaluation, not the solver's hyperparameters.
-_PLANNER_META_KEYS = ("name", "solver", "horizon", "frameskip", "execute")
+_PLANNER_META_KEYS = ("name", "solver", "horizon", "frameskip", "execute", "hold")
 
 
 @dataclass
@@ -48,6 +48,11 @@ class PlanSetup:
     @property
     def name(self) -> str:
         return self.planner_cfg["name"]
+
+    @property
+    def hold(self) -> bool:
+        """Whether the planner searches one action per plan step, held for its frameskip env steps."""
+        return isinstance(self.planner, HeldChunkPlanner)
 
     def agent(self, envs: Sequence[Any], cost: Mapping[str, Any], graph: SubgoalGraph | None, lookahead: float,
               replan_every: int, execute: int | None) -> MPCAgent:
@@ -81,17 +86,20 @@ def check_horizon(horizon: int, train_horizon: int | None) -> None:
 
 
 def resolve(env: str | Mapping[str, Any], planner: Mapping[str, Any], checkpoint: str | None, horizon: int | None,
-            frameskip: int | None, budget: int, device: str, seed: int, hold: bool = False,
+            frameskip: int | None, budget: int, device: str, seed: int, hold: bool | None = None,
             prior: str | None = None, cost: Mapping[str, Any] | None = None) -> PlanSetup:
     """Resolve env, model (checked against the env), planner, frameskip, horizon, policy and latent cost.
 
-    `hold=True` searches one action per plan step, held for its `frameskip` env steps. `cost` is the plan
+    `hold=True` searches one action per plan step, held for its `frameskip` env steps (None: the planner
+    config's `hold`, else False; False with a `prior`). `cost` is the plan
     config's cost block (default: LatentCost's defaults); its `value` file is loaded for metric=value.
     """
     from worldjepa.models.meta import check_compatible
     from worldjepa.training.device import select_device
 
     planner_cfg = dict(planner)
+    if hold is None:  # a prior proposes whole chunks of env actions, so it searches them unheld
+        hold = bool(planner_cfg.get("hold", False)) and not prior
     name = planner_cfg.get("name")
     if name not in PLANNER_NAMES:
         raise ValueError(f"unknown planner {name!r}: choose one of {list(PLANNER_NAMES)} (planner=cem)")
@@ -167,26 +175,35 @@ def _policy(path: str | None, planner: str, model: WorldModel | None, checkpoint
     return load_head(GoalPolicy, path, checkpoint_sha, device)
 
 
-def training_dataset(s: PlanSetup) -> str:
-    """protocol.dataset=null: the dataset the checkpoint was trained on (its meta records the path)."""
+def training_dataset(s: PlanSetup, needed_by: str = "protocol.goal_source=dataset",
+                     instead: str = "protocol.goal_source=env") -> str:
+    """protocol.dataset=null: the dataset the checkpoint was trained on (its meta records the path).
+
+    `needed_by` (the setting that reads the dataset) and `instead` (the setting that needs none) word the error.
+    """
     path = ((s.model.meta.dataset or {}) if s.model is not None else {}).get("path")
     if not path or not Path(path).is_dir():
         found = f"the checkpoint's training dataset {path} does not exist here" if path else "there is no checkpoint dataset to default to"
         raise ValueError(
-            f"protocol.goal_source=dataset but protocol.dataset is null and {found}: pass protocol.dataset=PATH "
-            "(a `worldjepa collect` directory of this env), or protocol.goal_source=env"
+            f"{needed_by} reads a dataset, but protocol.dataset is null and {found}: pass protocol.dataset=PATH "
+            f"(a `worldjepa collect` directory of this env), or {instead}"
         )
     return str(path)
 
 
+def uses_subgoals(s: PlanSetup, subgoals: Mapping[str, Any]) -> bool:
+    """Subgoals steer the latent cost, so only the planners that search it use them (not oracle, random or policy)."""
+    return bool(subgoals.get("enabled")) and s.model is not None and s.name != "policy"
+
+
 def subgoal_graph(s: PlanSetup, subgoals: Mapping[str, Any], dataset: str | None) -> SubgoalGraph | None:
-    """The dataset-frame graph that supplies subgoals (None when subgoals are off or there is no model)."""
-    if not subgoals.get("enabled") or s.model is None:
+    """The dataset-frame graph that supplies subgoals (None when `uses_subgoals` is false)."""
+    if not uses_subgoals(s, subgoals):
         return None
     from worldjepa.data.format import open_dataset
 
     if subgoals["lookahead"] <= 0:
         raise ValueError(f"subgoals.lookahead={subgoals['lookahead']}: pass the latent steps to the next subgoal (> 0)")
-    store = open_dataset(dataset or training_dataset(s))
+    store = open_dataset(dataset or training_dataset(s, "subgoals.enabled=true (the default)", "subgoals.enabled=false"))
     return build_graph(s.model, store, s.frameskip, subgoals["max_nodes"], device=s.device, knn=subgoals["knn"],
                        link_quantile=subgoals["link_quantile"])
