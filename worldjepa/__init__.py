@@ -18,11 +18,12 @@ _EXPORTS = {
     "LatentCost": "worldjepa.planning.costs",
     "EvalResults": "worldjepa.evaluation.results",
     "evaluate": "worldjepa.evaluation.plan",
+    "make_agent": "worldjepa.evaluation.plan",
 }
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
-    from worldjepa.evaluation.plan import evaluate
+    from worldjepa.evaluation.plan import evaluate, make_agent
     from worldjepa.evaluation.results import EvalResults
     from worldjepa.models.build import load_world_model
     from worldjepa.models.protocol import WorldModel

@@ -30,7 +30,9 @@ from worldjepa.evaluation.results import EvalResults
 from worldjepa.evaluation.setup import PlanSetup, resolve, subgoal_graph, training_dataset, uses_subgoals
 from worldjepa.evaluation.tasks import PROTOCOL_VERSION, check_protocol, make_tasks
 from worldjepa.planning.ablations import ablate_predictor
+from worldjepa.planning.agent import MPCAgent
 from worldjepa.planning.costs import check_cost_options
+from worldjepa.planning.subgoals import SubgoalGraph
 from worldjepa.checkpoint import file_sha256
 
 
@@ -111,6 +113,27 @@ def check_settings(c: Mapping[str, Any]) -> None:
         )
 
 
+def _prepare(c: dict[str, Any]) -> tuple[PlanSetup, dict, SubgoalGraph | None, int]:
+    """Check a resolved plan config and resolve what it plans with: (setup, protocol, subgoal graph, env actions
+    per replan). Nothing is written, so a refused config leaves `out` as it was."""
+    if c.get("threads"):
+        torch.set_num_threads(c["threads"])
+    check_settings(c)
+    protocol = dict(c["protocol"])
+    s = resolve(c["env"], c["planner"], c["checkpoint"], c["horizon"], c["frameskip"], protocol["budget"], c["device"],
+                list(c["seeds"])[0], c["hold"], c["prior"], dict(c["cost"]))
+    if s.model is not None:
+        s.model = ablate_predictor(s.model, c["predictor"])
+    if protocol.get("goal_source") == "dataset" and not protocol.get("dataset"):
+        protocol["dataset"] = training_dataset(s)
+    check_protocol(protocol)
+    graph = subgoal_graph(s, dict(c["subgoals"]), protocol.get("dataset"))
+    execute = s.planner_cfg.get("execute") if c["execute"] is None else c["execute"]  # like horizon: null = the planner's
+    if execute is None:  # the MPC default: whole plan steps
+        execute = c["replan_every"] * s.frameskip
+    return s, protocol, graph, execute
+
+
 def run(cfg: DictConfig | Mapping[str, Any]) -> EvalResults:
     """Evaluate with a composed configs/plan.yaml (the CLI's entry); write and return results.json.
 
@@ -119,23 +142,9 @@ def run(cfg: DictConfig | Mapping[str, Any]) -> EvalResults:
     whole batched replan: encoding the context plus the solve, for all running episodes of the batch.
     """
     c = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
-    if c.get("threads"):
-        torch.set_num_threads(c["threads"])
-    check_settings(c)
-    protocol, cost, subgoals, seeds = dict(c["protocol"]), dict(c["cost"]), dict(c["subgoals"]), list(c["seeds"])
-    episodes, batch, videos = c["episodes"], c["batch"], c["videos"]
-    budget, prior = protocol["budget"], c["prior"]
-    s = resolve(c["env"], c["planner"], c["checkpoint"], c["horizon"], c["frameskip"], budget, c["device"], seeds[0],
-                c["hold"], prior, cost)
-    if s.model is not None:
-        s.model = ablate_predictor(s.model, c["predictor"])
-    if protocol.get("goal_source") == "dataset" and not protocol.get("dataset"):
-        protocol["dataset"] = training_dataset(s)
-    check_protocol(protocol)
-    graph = subgoal_graph(s, subgoals, protocol.get("dataset"))  # before anything is written: it may need a dataset
-    execute = s.planner_cfg.get("execute") if c["execute"] is None else c["execute"]  # like horizon: null = the planner's
-    if execute is None:  # the MPC default: whole plan steps
-        execute = c["replan_every"] * s.frameskip
+    s, protocol, graph, execute = _prepare(c)
+    cost, subgoals, seeds, prior = dict(c["cost"]), dict(c["subgoals"]), list(c["seeds"]), c["prior"]
+    episodes, batch, videos, budget = c["episodes"], c["batch"], c["videos"], protocol["budget"]
     resolved = {
         "env": s.env_cfg, "planner": s.planner_cfg, "checkpoint": c["checkpoint"] if s.model is not None else None,
         "checkpoint_sha256": s.checkpoint_sha, "horizon": s.horizon, "frameskip": s.frameskip,
@@ -193,3 +202,17 @@ def evaluate(**settings: Any) -> EvalResults:
     planner={"name": "cem", "samples": 100}, episodes=10)``; the defaults are the CLI's.
     """
     return run(compose_command("plan", settings))
+
+
+def make_agent(**settings: Any) -> MPCAgent:
+    """The agent `worldjepa plan KEY=VALUE ...` would run, for a loop of your own: the same planner, cost, held
+    actions, subgoals, prior and predictor, from configs/plan.yaml with `settings` applied (as for `evaluate`).
+
+    ``make_agent(checkpoint="runs/x/last.pt", env="reacher")``; then ``agent.reset(goal_pixels)`` and
+    ``agent.act(pixels)`` each step. The oracle plans on simulators it is handed, so run it through `evaluate`.
+    """
+    c = OmegaConf.to_container(compose_command("plan", settings), resolve=True)
+    if c["planner"]["name"] == "oracle":
+        raise ValueError("planner=oracle plans on the simulators of the episodes it runs: use worldjepa.evaluate(planner=...)")
+    s, _, graph, execute = _prepare(c)
+    return s.agent([], c["cost"], graph, c["subgoals"]["lookahead"], c["replan_every"], execute)

@@ -102,7 +102,7 @@ def resolve(env: str | Mapping[str, Any], planner: Mapping[str, Any], checkpoint
         hold = bool(planner_cfg.get("hold", False)) and not prior
     name = planner_cfg.get("name")
     if name not in PLANNER_NAMES:
-        raise ValueError(f"unknown planner {name!r}: choose one of {list(PLANNER_NAMES)} (planner=cem)")
+        raise ValueError(f"unknown planner {name!r}: choose one of {list(PLANNER_NAMES)} (planner=mppi)")
     torch_device = select_device(device)
     env_cfg = resolve_env_config(env if isinstance(env, str) else dict(env))
     model = sha = None
