@@ -53,7 +53,7 @@ def cell_id(task: str, model: str, pixels: str) -> str:
 
 def with_keys(block: DictConfig, **values: Any) -> DictConfig:
     """A recipe block with `values` set on it (None values are left as the recipe has them)."""
-    return OmegaConf.merge(block, {k: v for k, v in values.items() if v is not None})
+    return OmegaConf.merge(OmegaConf.to_container(block), {k: v for k, v in values.items() if v is not None})
 
 
 def env_overrides(task: str, pixels: str, distractors: str) -> list[str]:
@@ -66,8 +66,9 @@ def run_cell(task: str, model: str, pixels: str, recipe: DictConfig, args: argpa
     root = Path(args.out) / task
     data, run_dir, eval_dir = root / f"data_{pixels}", root / cell_id(task, model, pixels), root / cell_id(task, model, pixels) / "eval"
     env = env_overrides(task, pixels, args.distractors)
-    collect(stage_config("collect", with_keys(recipe.collect, episodes=args.collect_episodes), *env, f"out={data}",
-                         "progress=false"))
+    collect_cfg = stage_config("collect", with_keys(recipe.collect, episodes=args.collect_episodes), *env, f"out={data}",
+                               "progress=false")
+    collect(collect_cfg)
     metrics = train(stage_config("train", with_keys(recipe.train, steps=args.steps), f"data={data}", f"out={run_dir}",
                                  "logger=none", "progress=false", f"threads={args.threads}", *MODELS[model]))
     seeds = f"[{','.join(map(str, args.seeds))}]"
@@ -86,7 +87,7 @@ def run_cell(task: str, model: str, pixels: str, recipe: DictConfig, args: argpa
         "train_cpu_s_per_step": metrics["throughput"]["cpu_seconds_per_step"],
         "plan_s_per_replan": summary["plan_time_per_replan_s"]["mean"],
         "settings": {
-            "collect_episodes": int(recipe.collect.episodes if args.collect_episodes is None else args.collect_episodes),
+            "collect_episodes": collect_cfg.episodes,
             "train_steps": metrics["step"], "train_overrides": MODELS[model],
             "distractors": args.distractors if pixels == "distractors" else "none",
             **{key: summary["config"][key] for key in ("planner", "horizon", "frameskip", "execute", "hold", "subgoals",
