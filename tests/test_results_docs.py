@@ -61,7 +61,7 @@ def test_a_changed_count_fails_the_check(copy: Path):
 def test_a_consistently_changed_figure_is_stale_prose_until_rendered(copy: Path):
     """The drift check proper: self-consistent data that the docs do not show yet."""
     hits, n = 140, 150
-    edit_row(copy, "reacher", "recipe_test_patch", successes=hits, success_rate=hits / n, per_seed_successes=[47, 47, 46],
+    edit_row(copy, "default_recipe", "reacher_test_l2", successes=hits, success_rate=hits / n, per_seed_successes=[47, 47, 46],
              ci95=render_results.rounded_ci(hits, n))
     result = check(copy, "--check")
     assert result.returncode == 1
@@ -69,7 +69,7 @@ def test_a_consistently_changed_figure_is_stale_prose_until_rendered(copy: Path)
     assert check(copy).returncode == 0  # rendering rewrites both documents ...
     assert check(copy, "--check").returncode == 0
     assert "93.3% (140/150)" in (copy / "benchmarks/results.md").read_text()
-    assert "CEM 93.3%" in (copy / "README.md").read_text()  # ... the README's summary included
+    assert "MPPI 93.3%" in (copy / "README.md").read_text()  # ... the README's summary included
 
 
 def test_a_changed_display_figure_fails_the_check(copy: Path):
