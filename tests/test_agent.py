@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import worldjepa.envs  # noqa: F401  (registers the tasks)
+from conftest import FAULT_ENV
 from worldjepa import LatentAgent, LatentCost, WorldModel
 from worldjepa.models import build_world_model
 from worldjepa.planning.ablations import ablate_predictor
@@ -102,14 +103,15 @@ def test_agent_errors_name_the_fix(model):
 
 
 def test_the_readme_agent_loop_runs_as_written(fault_checkpoint):
-    """README's Python API block, with its checkpoint path pointed at a small trained model."""
+    """README's Python API block, pointed at a small trained model (32 px frames, so its env config says so)."""
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     code = readme.split("```python\n", 1)[1].split("```", 1)[0]
-    assert "quickstart/run/last.pt" in code
-    scope: dict = {}
-    exec(code.replace("quickstart/run/last.pt", str(fault_checkpoint)), scope)  # noqa: S102
+    assert "quickstart/run/last.pt" in code and 'env="two_room"' in code
+    scope: dict = {"FAULT_ENV": FAULT_ENV}
+    exec(code.replace("quickstart/run/last.pt", str(fault_checkpoint)).replace('env="two_room"', "env=FAULT_ENV"), scope)  # noqa: S102
     assert scope["info"]["success"] or scope["truncated"]
-    assert isinstance(scope["model"], WorldModel) and isinstance(scope["agent"], LatentAgent)
+    assert isinstance(scope["agent"], LatentAgent) and isinstance(scope["agent"].model, WorldModel)
+    assert scope["agent"].subgoals is not None  # `worldjepa plan`'s defaults, subgoals included
 
 
 def test_the_copy_last_ablation_gives_every_plan_the_same_cost(model):
