@@ -24,7 +24,7 @@ BASE: dict[str, list[str]] = {
                 "progress=false"],
     "value": ["checkpoint={ckpt}", "steps=2", "batch_size=8", "hidden=8", "depth=1", "progress=false"],
     "plan": ["checkpoint={ckpt}", "env.kwargs.image_size=32", "episodes=1", "batch=1", "videos=0", "budget=3",
-             "horizon=2", "planner.samples=4", "planner.iterations=1", "planner.elites=2", "threads=1",
+             "horizon=2", "planner.samples=4", "planner.iterations=1", "threads=1",
              "progress=false"],
     "landscape": ["checkpoint={ckpt}", "env.kwargs.image_size=32", "goals=1", "resolution=4"],
     "quickstart": ["collect.episodes=2", "collect.episode_steps=4", "train.steps=1", "train.logger=none",
