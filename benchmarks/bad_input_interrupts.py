@@ -46,7 +46,10 @@ def run_interrupted(command: str, how: str, work: Path, argv: list[str], env: di
     record = {"id": f"{command}.interrupt.{how}", "command": command, "category": "interruption",
               "expected": f"{how} mid-run, then the same command again finishes with the uninterrupted run's output"}
     start = time.monotonic()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=work)
+    # A shell starts background jobs with SIGINT ignored, and the child would inherit that: give it the
+    # default disposition, as a terminal's Ctrl-C finds it.
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=work,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     while not ready(out) and proc.poll() is None and time.monotonic() - start < 120:
         time.sleep(0.01)
     alive = proc.poll() is None
