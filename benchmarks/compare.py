@@ -111,12 +111,10 @@ def compare_row(task: str, model: str, pixels: str, cell: dict[str, Any]) -> dic
 def record(row: dict[str, Any], episodes_csv: Path, results_dir: Path) -> None:
     """Copy the cell's per-episode file beside the results and upsert its row into compare.json."""
     write_text_atomic(results_dir / row["episodes_csv"], episodes_csv.read_text())
-    path = upsert_rows(results_dir / "compare.json", [row], TITLE, PROVENANCE, columns=COMPARE_COLUMNS)
     # Rows in grid order (task, then model, then pixels), however the cells were run or resumed.
     grid = [cell_id(*cell) for cell in itertools.product(TASKS, MODELS, PIXELS)]
-    table = json.loads(path.read_text())
-    table["rows"].sort(key=lambda r: grid.index(r["id"]) if r["id"] in grid else len(grid))
-    write_json_atomic(path, table)
+    upsert_rows(results_dir / "compare.json", [row], TITLE, PROVENANCE, columns=COMPARE_COLUMNS,
+                order=lambda r: grid.index(r["id"]) if r["id"] in grid else len(grid))
 
 
 def main(argv: list[str] | None = None) -> None:

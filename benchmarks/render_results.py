@@ -20,6 +20,7 @@ import difflib
 import json
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -193,13 +194,16 @@ def record_run(task: str, report: dict, command: str, settings: dict, results_di
     return upsert_rows(results_dir / f"{task}.json", new, f"{task} (benchmarks/results.py)", PROVENANCE_RUN)
 
 
-def upsert_rows(path: Path, rows: list[Row], title: str, provenance: str, columns: list[list[str]] | None = None) -> Path:
+def upsert_rows(path: Path, rows: list[Row], title: str, provenance: str, columns: list[list[str]] | None = None,
+                order: Callable[[Row], Any] | None = None) -> Path:
     """Atomically replace the rows of the same id in the results file at `path` (made when new, with `columns`
-    or DEFAULT_COLUMNS) and keep the others."""
+    or DEFAULT_COLUMNS) and keep the others: new rows go last, or all are sorted by the key `order`."""
     table = json.loads(path.read_text()) if path.exists() else {
         "title": title, "provenance": provenance, "columns": columns or DEFAULT_COLUMNS, "rows": []}
     fresh = {row["id"] for row in rows}
     table["rows"] = [row for row in table["rows"] if row.get("id") not in fresh] + rows
+    if order is not None:
+        table["rows"].sort(key=order)
     write_json_atomic(path, table)
     return path
 

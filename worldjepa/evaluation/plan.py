@@ -27,7 +27,7 @@ from worldjepa.errors import check_positive_int
 from worldjepa.evaluation.episodes import finish, run_batch
 from worldjepa.evaluation.records import EpisodeRecord, read_episodes, summarize, write_episodes
 from worldjepa.evaluation.results import EvalResults
-from worldjepa.evaluation.setup import PlanSetup, resolve, subgoal_graph, training_dataset, uses_subgoals
+from worldjepa.evaluation.setup import PlanSetup, resolve, subgoal_graph, training_dataset
 from worldjepa.evaluation.tasks import PROTOCOL_VERSION, check_protocol, make_tasks
 from worldjepa.planning.ablations import ablate_predictor
 from worldjepa.planning.agent import MPCAgent
@@ -149,7 +149,7 @@ def run(cfg: DictConfig | Mapping[str, Any]) -> EvalResults:
         "env": s.env_cfg, "planner": s.planner_cfg, "checkpoint": c["checkpoint"] if s.model is not None else None,
         "checkpoint_sha256": s.checkpoint_sha, "horizon": s.horizon, "frameskip": s.frameskip,
         "replan_every": c["replan_every"], "execute": execute, "hold": s.hold,
-        "protocol": protocol, "cost": cost, "subgoals": subgoals if uses_subgoals(s, subgoals) else {"enabled": False},
+        "protocol": protocol, "cost": cost, "subgoals": subgoals if graph is not None else {"enabled": False},
         "prior_sha256": file_sha256(prior) if s.policy is not None else None, "predictor": c["predictor"],
         "value_sha256": file_sha256(cost["value"]) if s.latent_cost and s.latent_cost.value is not None else None,
     }

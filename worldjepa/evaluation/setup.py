@@ -191,14 +191,10 @@ def training_dataset(s: PlanSetup, needed_by: str = "protocol.goal_source=datase
     return str(path)
 
 
-def uses_subgoals(s: PlanSetup, subgoals: Mapping[str, Any]) -> bool:
-    """Subgoals steer the latent cost, so only the planners that search it use them (not oracle, random or policy)."""
-    return bool(subgoals.get("enabled")) and s.model is not None and s.name != "policy"
-
-
 def subgoal_graph(s: PlanSetup, subgoals: Mapping[str, Any], dataset: str | None) -> SubgoalGraph | None:
-    """The dataset-frame graph that supplies subgoals (None when `uses_subgoals` is false)."""
-    if not uses_subgoals(s, subgoals):
+    """The dataset-frame graph that supplies subgoals; None when they are off or the planner does not search the
+    latent cost they steer (oracle, random, policy)."""
+    if not subgoals.get("enabled") or s.model is None or s.name == "policy":
         return None
     from worldjepa.data.format import open_dataset
 
