@@ -135,7 +135,10 @@ def wrong_type(cfg: Any, reference: Any, prefix: str = "") -> str | None:
     """The first value of `cfg` whose type differs from the same key's default in `reference` (both plain
     containers), as 'key=value must be ...: pass e.g. ...'; None when every value has its default's type.
     Null is every key's "unset"; an interpolation (``${budget}``) is checked at the key it names."""
-    if isinstance(reference, dict):  # a block (a quickstart stage checks what replaces its whole block)
+    if isinstance(reference, dict):  # a block: its keys are checked one by one, a plain value replacing it here
+        if cfg is not None and not isinstance(cfg, dict):
+            key = prefix.rstrip(".")
+            return f"{key}={cfg!r} must be a block of keys: pass e.g. {key}={{KEY: VALUE}} or {key}.KEY=VALUE"
         for key, default in reference.items() if isinstance(cfg, dict) else ():
             problem = wrong_type(cfg.get(key), default, f"{prefix}{key}.") if key in cfg else None
             if problem:
