@@ -53,10 +53,17 @@ def window_times(length: int, horizon: int, frameskip: int, history: int, stride
     return range(context, length - horizon * frameskip - 1, stride)
 
 
-def readout(model, store, episodes: list[int], dims: list[int]):
-    """A ridge map from `model`'s embeddings to the state `dims`, fit on frames of `episodes` (as the probe is)."""
+def readout_weights(model, store, episodes: list[int], dims: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """A ridge map (weight [D, dims], bias) from `model`'s embeddings to the state `dims`, fit on frames of
+    `episodes` (as the probe is)."""
     z, y = embed_frames(model, store, episodes, 20000, dims, batch_size=256, device=torch.device("cpu"))
     weight, bias = (torch.from_numpy(a).float() for a in fit_ridge(z, y))
+    return weight, bias
+
+
+def readout(model, store, episodes: list[int], dims: list[int]):
+    """`readout_weights` as a function: embeddings [..., D] -> positions [..., dims] (numpy)."""
+    weight, bias = readout_weights(model, store, episodes, dims)
     return lambda e: (e.float() @ weight + bias).numpy()
 
 

@@ -1,0 +1,69 @@
+"""Is it the world model or the goal cost? Plan with a privileged cost on the same model -> JSON.
+
+    .venv/bin/python benchmarks/readout_cost.py --checkpoint R/last.pt --env push --dims 0 1 [--planner cem] [--out F]
+
+The latent L2 cost compares whole embeddings, pusher included. This script replaces it with the squared
+distance between ridge read-outs of the state `dims` (Push: 0 1, the block; fit on training-episode frames
+as `action_shift.py` fits them) of the predicted and the goal embeddings: the task's own distance, seen
+through the model. Same tasks, planner and reduction as `state_dynamics.py --plan-episodes` (the first N
+env-goal `dev` tasks, no subgoals), so the three compare: exact-state model, pixel model with the task's
+cost, pixel model with L2 (`worldjepa plan`). A baseline for diagnosis only: the cost needs state labels.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+from action_shift import readout_weights
+from planner_data import env_goal_tasks
+
+import worldjepa
+from worldjepa.atomic import write_json_atomic
+from worldjepa.data import open_dataset, split_episodes
+from worldjepa.data.collector import make_env
+from worldjepa.evaluation.episodes import run_batch
+from worldjepa.planning.costs import latent_cost
+
+
+def measure(checkpoint: Path, env: str, dims: list[int], planner: str, episodes: int, budget: int) -> dict:
+    agent = worldjepa.make_agent(checkpoint=str(checkpoint), env=env, planner=planner, **{"subgoals.enabled": False})
+    store = open_dataset(agent.model.meta.dataset["path"])
+    train_eps, _ = split_episodes(store.root, 0.1, seed=0)
+    weight, _ = readout_weights(agent.model, store, train_eps, dims)
+
+    def distance(pred: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        return ((pred.float() - goal.float()) @ weight).pow(2).sum(-1)  # the bias cancels
+
+    agent.cost = lambda model, z_hist, z_goal, grad=False: latent_cost(model, z_hist, z_goal, distance=distance)
+    envs = [make_env(store.meta["env_id"], store.meta["env_kwargs"]) for _ in range(episodes)]
+    agent.planner.manual_seed(0)
+    eps = run_batch(agent, envs, [(0, task) for task in env_goal_tasks(0, budget, episodes, envs[0])], budget)
+    for sim in envs:
+        sim.close()
+    return {"checkpoint": str(checkpoint), "env": env, "dims": dims, "planner": planner, "episodes": episodes,
+            "successes": int(sum(e.success for e in eps)),
+            "mean_start_distance": float(np.mean([e.distances[0] for e in eps])),
+            "mean_final_distance": float(np.mean([e.distances[-1] for e in eps]))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", type=Path, required=True)
+    parser.add_argument("--env", default="push", help="env config of the checkpoint (configs/env)")
+    parser.add_argument("--dims", type=int, nargs="+", required=True, help="state dims the task distance reads")
+    parser.add_argument("--planner", default="cem", help="planner config (cem, as state_dynamics.py plans)")
+    parser.add_argument("--episodes", type=int, default=50)
+    parser.add_argument("--budget", type=int, default=100)
+    parser.add_argument("--out", type=Path, default=None, help="JSON path (default: next to the checkpoint)")
+    args = parser.parse_args()
+    result = measure(args.checkpoint, args.env, args.dims, args.planner, args.episodes, args.budget)
+    out = args.out or args.checkpoint.parent / "readout_cost.json"
+    write_json_atomic(out, result)
+    print(result, "->", out)
+
+
+if __name__ == "__main__":
+    main()
