@@ -29,6 +29,7 @@ from worldjepa.planning.costs import latent_cost
 
 
 def measure(checkpoint: Path, env: str, dims: list[int], planner: str, episodes: int, budget: int) -> dict:
+    """Success of `planner` on the first `episodes` dev tasks with the read-out cost, and mean start/final distances."""
     agent = worldjepa.make_agent(checkpoint=str(checkpoint), env=env, planner=planner, **{"subgoals.enabled": False})
     store = open_dataset(agent.model.meta.dataset["path"])
     train_eps, _ = split_episodes(store.root, 0.1, seed=0)
