@@ -75,6 +75,13 @@ def auc(scores: np.ndarray, positive: np.ndarray) -> float | None:
     return float((pos[:, None] > neg[None]).mean() + 0.5 * (pos[:, None] == neg[None]).mean())
 
 
+def correlation(errors: np.ndarray, pairs: list[tuple[int, int]]) -> float | None:
+    """Mean Pearson correlation of the members' per-window errors over `pairs`; None if an error never varies."""
+    if (errors.std(axis=1) == 0).any():
+        return None
+    return float(np.mean([np.corrcoef(errors[i], errors[j])[0, 1] for i, j in pairs]))
+
+
 def ensemble_summary(predictions: list[np.ndarray], truth: np.ndarray, start: np.ndarray, move: float) -> dict:
     """Could the members' disagreement guard against the first model's errors? Predictions [W, dims] per member.
 
@@ -92,7 +99,7 @@ def ensemble_summary(predictions: list[np.ndarray], truth: np.ndarray, start: np
         "mean_disagreement": float(disagreement.mean()),
         "mean_error": float(errors[0].mean()),
         "rank_correlation_disagreement_error": rank_correlation(disagreement, errors[0]),
-        "error_correlation_between_members": float(np.mean([np.corrcoef(errors[i], errors[j])[0, 1] for i, j in pairs])),
+        "error_correlation_between_members": correlation(errors, pairs),
         "false_movers": int(false_mover.sum()),
         "true_movers": int(true_mover.sum()),
         "auc_disagreement_false_vs_true_movers": auc(disagreement[flagged], false_mover[flagged]),
