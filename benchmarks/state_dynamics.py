@@ -41,7 +41,8 @@ from worldjepa.planning.agent import MPCAgent, PlanProblem
 class StateDynamics(nn.Module):
     """x_{h+1} = x_h + f(x_h, a_h) on standardised states, one step per action chunk."""
 
-    def __init__(self, state_dim: int, chunk_dim: int, hidden: int, mean: np.ndarray, std: np.ndarray) -> None:
+    def __init__(self, state_dim: int, chunk_dim: int, hidden: int, mean: np.ndarray, std: np.ndarray,
+                 hide: list[int] = ()) -> None:
         super().__init__()
         self.f = nn.Sequential(
             nn.Linear(state_dim + chunk_dim, hidden), nn.GELU(), nn.Linear(hidden, hidden), nn.GELU(),
@@ -49,12 +50,15 @@ class StateDynamics(nn.Module):
         )
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
         self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32))
+        # Hidden dims are zeroed (their mean) in f's input, as for an encoder that does not see them.
+        visible = torch.ones(state_dim).index_fill_(0, torch.as_tensor(list(hide), dtype=torch.long), 0)
+        self.register_buffer("visible", visible)
 
     def rollout(self, x0: torch.Tensor, chunks: torch.Tensor) -> torch.Tensor:
         """Standardised states [B, D] and chunks [B, H, frameskip*A] -> the next H states [B, H, D]."""
         x, out = x0, []
         for h in range(chunks.shape[1]):
-            x = x + self.f(torch.cat([x, chunks[:, h]], -1))
+            x = x + self.f(torch.cat([x * self.visible, chunks[:, h]], -1))
             out.append(x)
         return torch.stack(out, 1)
 
@@ -77,12 +81,12 @@ def training_windows(store, episodes: list[int], horizon: int, frameskip: int) -
 
 
 def train(states: np.ndarray, chunks: np.ndarray, steps: int, batch: int, hidden: int, lr: float,
-          progress: bool) -> tuple[StateDynamics, float]:
+          progress: bool, hide: list[int] = ()) -> tuple[StateDynamics, float]:
     """Fit the rollout of every window open loop from its first state; return the model and the last loss."""
     mean, std = states.reshape(-1, states.shape[-1]).mean(0), states.reshape(-1, states.shape[-1]).std(0) + 1e-6
     x = torch.as_tensor((states - mean) / std, dtype=torch.float32)
     a = torch.as_tensor(chunks, dtype=torch.float32)
-    model = StateDynamics(x.shape[-1], a.shape[-1], hidden, mean, std)
+    model = StateDynamics(x.shape[-1], a.shape[-1], hidden, mean, std, hide)
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     loss = torch.tensor(float("nan"))
@@ -140,13 +144,13 @@ def plan_success(model: StateDynamics, meta: dict, episodes: int, frameskip: int
 
 def measure(data: Path, dims: list[int] | None, horizon: int, frameskip: int, history: int, steps: int,
             batch: int, hidden: int, lr: float, stride: int, seed: int, progress: bool, plan_episodes: int = 0,
-            budget: int = 100) -> dict:
+            budget: int = 100, hide: list[int] = ()) -> dict:
     torch.manual_seed(seed)
     store = open_dataset(data)
     dims = dims or position_dims(store.meta)
     train_eps, val_eps = split_episodes(store.root, 0.1, seed=0)  # the split `worldjepa train` uses
     t0 = time.perf_counter()
-    model, loss = train(*training_windows(store, train_eps, horizon, frameskip), steps, batch, hidden, lr, progress)
+    model, loss = train(*training_windows(store, train_eps, horizon, frameskip), steps, batch, hidden, lr, progress, hide)
     train_s = time.perf_counter() - t0
     env = make_env(store.meta["env_id"], store.meta["env_kwargs"])
     sim, rng = env.unwrapped, np.random.default_rng(seed)
@@ -164,7 +168,7 @@ def measure(data: Path, dims: list[int] | None, horizon: int, frameskip: int, hi
     return {
         "dataset": str(store.root), "dims": dims, "horizon": horizon, "frameskip": frameskip,
         "env_steps": horizon * frameskip, "windows": len(errors["data"]), "train_steps": steps,
-        "final_train_loss": loss, "train_seconds": round(train_s, 1),
+        "final_train_loss": loss, "hidden_dims": list(hide), "train_seconds": round(train_s, 1),
         "mean_position_error": {name: float(np.mean(v)) for name, v in errors.items()},
         "mean_true_displacement": {name: float(np.mean(v)) for name, v in moved.items()},
         "planning": planning,
@@ -187,10 +191,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/state_dynamics.json"))
     parser.add_argument("--plan-episodes", type=int, default=0, help="also plan N env-goal tasks with the model")
     parser.add_argument("--budget", type=int, default=100, help="env steps per planned episode")
+    parser.add_argument("--hide-dims", type=int, nargs="+", default=[],
+                        help="state dims the model does not see (zeroed in its input), e.g. Push's block yaw 2 7")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
     result = measure(args.data, args.dims, args.horizon, args.frameskip, args.history, args.steps, args.batch,
-                     args.hidden, args.lr, args.stride, args.seed, not args.no_progress, args.plan_episodes, args.budget)
+                     args.hidden, args.lr, args.stride, args.seed, not args.no_progress, args.plan_episodes, args.budget,
+                     args.hide_dims)
     write_json_atomic(args.out, result)
     for key in ("mean_position_error", "mean_true_displacement"):
         print(key, {k: round(v, 3) for k, v in result[key].items()})
