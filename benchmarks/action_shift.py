@@ -130,13 +130,14 @@ def measure(checkpoints: list[Path], data: Path | None, dims: list[int] | None, 
         pixels, actions, states = store.load(e, "pixels"), store.load(e, "actions"), store.load(e, "state")
         for t in window_times(len(pixels), horizon, fs, k, stride):
             context = torch.from_numpy(pixels[t - (k - 1) * fs : t + 1 : fs])[None]
+            z_hists = [m.encode(context) for m in models]  # one encoding per model, shared by every action source
             end = t + horizon * fs
             floor = reads[0](model.encode(torch.from_numpy(pixels[end : end + 1])))[0]
             errors["readout_floor"].append(np.linalg.norm(floor - states[end, dims]))
             for name, seq in action_sequences(rng, actions[t : t + horizon * fs], horizon, fs).items():
                 truth = sim.simulate(states[t], seq[None].astype(np.float64))[0, -1, dims]
                 chunks = torch.from_numpy(seq).float().reshape(1, horizon, -1)
-                preds = [read(m.rollout(m.encode(context), chunks)[0, -1]) for m, read in zip(models, reads)]
+                preds = [read(m.rollout(z, chunks)[0, -1]) for m, z, read in zip(models, z_hists, reads)]
                 errors[name].append(np.linalg.norm(preds[0] - truth))
                 moved[name].append(np.linalg.norm(truth - states[t, dims]))
                 for key, value in (("preds", preds), ("truth", truth), ("start", states[t, dims])):

@@ -77,6 +77,18 @@ def env_goal_tasks(seed: int, budget: int, episodes: int, env: gym.Env) -> list:
     return make_tasks(protocol, episodes, env.unwrapped)
 
 
+def plan_env_goals(agent, envs: list, budget: int) -> dict:
+    """Run `agent` (planner seed 0) on the first len(envs) env-goal tasks of protocol seed 0, one env each, then
+    close the envs: successes, and mean task distances at the start and the end."""
+    agent.planner.manual_seed(0)
+    eps = run_batch(agent, envs, [(0, task) for task in env_goal_tasks(0, budget, len(envs), envs[0])], budget)
+    for env in envs:
+        env.close()
+    return {"episodes": len(envs), "successes": int(sum(e.success for e in eps)),
+            "mean_start_distance": float(np.mean([e.distances[0] for e in eps])),
+            "mean_final_distance": float(np.mean([e.distances[-1] for e in eps]))}
+
+
 def collect(checkpoint: Path, base: Path, out: Path, episodes: int, batch: int, budget: int, noise: float,
             task_seed: int) -> dict:
     if out.exists():

@@ -15,16 +15,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 import torch
 from action_shift import readout_weights
-from planner_data import env_goal_tasks
+from planner_data import plan_env_goals
 
 import worldjepa
 from worldjepa.atomic import write_json_atomic
 from worldjepa.data import open_dataset, split_episodes
 from worldjepa.data.collector import make_env
-from worldjepa.evaluation.episodes import run_batch
 from worldjepa.planning.costs import latent_cost
 
 
@@ -40,14 +38,8 @@ def measure(checkpoint: Path, env: str, dims: list[int], planner: str, episodes:
 
     agent.cost = lambda model, z_hist, z_goal, grad=False: latent_cost(model, z_hist, z_goal, distance=distance)
     envs = [make_env(store.meta["env_id"], store.meta["env_kwargs"]) for _ in range(episodes)]
-    agent.planner.manual_seed(0)
-    eps = run_batch(agent, envs, [(0, task) for task in env_goal_tasks(0, budget, episodes, envs[0])], budget)
-    for sim in envs:
-        sim.close()
-    return {"checkpoint": str(checkpoint), "env": env, "dims": dims, "planner": planner, "episodes": episodes,
-            "successes": int(sum(e.success for e in eps)),
-            "mean_start_distance": float(np.mean([e.distances[0] for e in eps])),
-            "mean_final_distance": float(np.mean([e.distances[-1] for e in eps]))}
+    return {"checkpoint": str(checkpoint), "env": env, "dims": dims, "planner": planner,
+            **plan_env_goals(agent, envs, budget)}
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from action_shift import SOURCES, action_sequences, window_times
-from planner_data import dataset_env, env_goal_tasks, plan_defaults
+from planner_data import dataset_env, plan_defaults, plan_env_goals
 from torch import nn
 from tqdm import trange
 
@@ -33,7 +33,6 @@ from worldjepa.planning.costs import reduce_distances
 from worldjepa.data import open_dataset, split_episodes
 from worldjepa.data.collector import make_env
 from worldjepa.training.validation import position_dims
-from worldjepa.evaluation.episodes import run_batch
 from worldjepa.evaluation.setup import resolve
 from worldjepa.planning.agent import MPCAgent, PlanProblem
 
@@ -131,15 +130,7 @@ def plan_success(model: StateDynamics, meta: dict, episodes: int, frameskip: int
     planner = {**cem, "name": "oracle", "solver": "cem", "frameskip": frameskip}  # the sampler, without a checkpoint
     s = resolve(dataset_env(meta), planner, None, horizon, frameskip, budget, "cpu", seed=0)
     envs = [make_env(s.env_cfg["id"], s.env_cfg["kwargs"]) for _ in range(episodes)]
-    tasks = env_goal_tasks(0, budget, episodes, envs[0])
-    s.planner.manual_seed(0)
-    agent = StateModelAgent(model, envs, s.planner, frameskip, cost)
-    eps = run_batch(agent, envs, [(0, task) for task in tasks], budget)
-    for env in envs:
-        env.close()
-    return {"episodes": episodes, "successes": sum(e.success for e in eps),
-            "mean_start_distance": float(np.mean([e.distances[0] for e in eps])),
-            "mean_final_distance": float(np.mean([e.distances[-1] for e in eps]))}
+    return plan_env_goals(StateModelAgent(model, envs, s.planner, frameskip, cost), envs, budget)
 
 
 def measure(data: Path, dims: list[int] | None, horizon: int, frameskip: int, history: int, steps: int,
