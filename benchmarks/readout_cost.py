@@ -16,6 +16,7 @@ import argparse
 from pathlib import Path
 
 import torch
+import yaml
 from action_shift import readout_weights
 from planner_data import plan_env_goals
 
@@ -26,9 +27,12 @@ from worldjepa.data.collector import make_env
 from worldjepa.planning.costs import latent_cost
 
 
-def measure(checkpoint: Path, env: str, dims: list[int], planner: str, episodes: int, budget: int) -> dict:
-    """Success of `planner` on the first `episodes` dev tasks with the read-out cost, and mean start/final distances."""
-    agent = worldjepa.make_agent(checkpoint=str(checkpoint), env=env, planner=planner, **{"subgoals.enabled": False})
+def measure(checkpoint: Path, env: str, dims: list[int], planner: str, episodes: int, budget: int,
+            plan: dict | None = None) -> dict:
+    """Success of `planner` on the first `episodes` dev tasks with the read-out cost, and mean start/final distances.
+    `plan` holds further `worldjepa plan` settings (``{"execute": 1, "hold": False}``)."""
+    plan = {"subgoals.enabled": False, **(plan or {})}
+    agent = worldjepa.make_agent(checkpoint=str(checkpoint), env=env, planner=planner, **plan)
     store = open_dataset(agent.model.meta.dataset["path"])
     train_eps, _ = split_episodes(store.root, 0.1, seed=0)
     weight, _ = readout_weights(agent.model, store, train_eps, dims)
@@ -38,7 +42,7 @@ def measure(checkpoint: Path, env: str, dims: list[int], planner: str, episodes:
 
     agent.cost = lambda model, z_hist, z_goal, grad=False: latent_cost(model, z_hist, z_goal, distance=distance)
     envs = [make_env(store.meta["env_id"], store.meta["env_kwargs"]) for _ in range(episodes)]
-    return {"checkpoint": str(checkpoint), "env": env, "dims": dims, "planner": planner,
+    return {"checkpoint": str(checkpoint), "env": env, "dims": dims, "planner": planner, "plan": plan,
             **plan_env_goals(agent, envs, budget)}
 
 
@@ -50,9 +54,12 @@ def main() -> None:
     parser.add_argument("--planner", default="cem", help="planner config (cem, as state_dynamics.py plans)")
     parser.add_argument("--episodes", type=int, default=50)
     parser.add_argument("--budget", type=int, default=100)
+    parser.add_argument("--plan", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="further `worldjepa plan` settings, e.g. execute=1 hold=false")
     parser.add_argument("--out", type=Path, default=None, help="JSON path (default: next to the checkpoint)")
     args = parser.parse_args()
-    result = measure(args.checkpoint, args.env, args.dims, args.planner, args.episodes, args.budget)
+    result = measure(args.checkpoint, args.env, args.dims, args.planner, args.episodes, args.budget,
+                     {key: yaml.safe_load(value) for key, value in (kv.split("=", 1) for kv in args.plan)})
     out = args.out or args.checkpoint.parent / "readout_cost.json"
     write_json_atomic(out, result)
     print(result, "->", out)

@@ -102,8 +102,9 @@ def train(states: np.ndarray, chunks: np.ndarray, steps: int, batch: int, hidden
 class StateModelAgent(MPCAgent):
     """MPC on the learned state model: candidates start from each env's true state, scored by task distance."""
 
-    def __init__(self, model: StateDynamics, envs: list, planner, frameskip: int, cost: dict) -> None:
-        super().__init__(planner, frameskip)
+    def __init__(self, model: StateDynamics, envs: list, planner, frameskip: int, cost: dict,
+                 execute: int | None = None) -> None:
+        super().__init__(planner, frameskip, execute=execute)
         self.model, self.sims, self.cost = model, [env.unwrapped for env in envs], cost
 
     def set_goals(self, goals: np.ndarray, goal_states: np.ndarray | None) -> None:
@@ -124,18 +125,21 @@ class StateModelAgent(MPCAgent):
         return PlanProblem(cost_fn)
 
 
-def plan_success(model: StateDynamics, meta: dict, episodes: int, frameskip: int, horizon: int, budget: int) -> dict:
-    """CEM on the learned state model toward env-sampled goals; success rate and mean distances."""
+def plan_success(model: StateDynamics, meta: dict, episodes: int, frameskip: int, horizon: int, budget: int,
+                 execute: int | None = None) -> dict:
+    """CEM on the learned state model toward env-sampled goals, running `execute` env actions per replan (None: a
+    chunk); success rate and mean distances."""
     cem, cost = plan_defaults()  # cost: the latent cost's reduction, applied to task distances
     planner = {**cem, "name": "oracle", "solver": "cem", "frameskip": frameskip}  # the sampler, without a checkpoint
     s = resolve(dataset_env(meta), planner, None, horizon, frameskip, budget, "cpu", seed=0)
     envs = [make_env(s.env_cfg["id"], s.env_cfg["kwargs"]) for _ in range(episodes)]
-    return plan_env_goals(StateModelAgent(model, envs, s.planner, frameskip, cost), envs, budget)
+    return {"execute": execute or frameskip,
+            **plan_env_goals(StateModelAgent(model, envs, s.planner, frameskip, cost, execute), envs, budget)}
 
 
 def measure(data: Path, dims: list[int] | None, horizon: int, frameskip: int, history: int, steps: int,
             batch: int, hidden: int, lr: float, stride: int, seed: int, progress: bool, plan_episodes: int = 0,
-            budget: int = 100, hide: list[int] = ()) -> dict:
+            budget: int = 100, hide: list[int] = (), executes: list[int | None] = (None,)) -> dict:
     torch.manual_seed(seed)
     store = open_dataset(data)
     dims = dims or position_dims(store.meta)
@@ -155,7 +159,8 @@ def measure(data: Path, dims: list[int] | None, horizon: int, frameskip: int, hi
                 errors[name].append(np.linalg.norm(model.predict(states[t], seq, frameskip)[dims] - truth))
                 moved[name].append(np.linalg.norm(truth - states[t, dims]))
     env.close()
-    planning = plan_success(model, store.meta, plan_episodes, frameskip, horizon, budget) if plan_episodes else None
+    planning = [plan_success(model, store.meta, plan_episodes, frameskip, horizon, budget, execute)
+                for execute in executes] if plan_episodes else None
     return {
         "dataset": str(store.root), "dims": dims, "horizon": horizon, "frameskip": frameskip,
         "env_steps": horizon * frameskip, "windows": len(errors["data"]), "train_steps": steps,
@@ -184,16 +189,18 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=100, help="env steps per planned episode")
     parser.add_argument("--hide-dims", type=int, nargs="+", default=[],
                         help="state dims the model does not see (zeroed in its input), e.g. Push's block yaw 2 7")
+    parser.add_argument("--execute", type=int, nargs="+", default=[None],
+                        help="env actions run per replan, one planning run per value (default: a whole chunk)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
     result = measure(args.data, args.dims, args.horizon, args.frameskip, args.history, args.steps, args.batch,
                      args.hidden, args.lr, args.stride, args.seed, not args.no_progress, args.plan_episodes, args.budget,
-                     args.hide_dims)
+                     args.hide_dims, args.execute)
     write_json_atomic(args.out, result)
     for key in ("mean_position_error", "mean_true_displacement"):
         print(key, {k: round(v, 3) for k, v in result[key].items()})
-    if result["planning"]:
-        print("planning", result["planning"])
+    for planning in result["planning"] or []:
+        print("planning", planning)
     print("->", args.out)
 
 
