@@ -1,6 +1,6 @@
 """Is it the world model or the goal cost? Plan with a privileged cost on the same model -> JSON.
 
-    .venv/bin/python benchmarks/readout_cost.py --checkpoint R/last.pt --env push --dims 0 1 [--planner cem] [--out F]
+    .venv/bin/python benchmarks/readout_cost.py --checkpoint R/last.pt --env push --dims 0 1 [--planner cem] [--plan execute=1 ...] [--out F]
 
 The latent L2 cost compares whole embeddings, pusher included. This script replaces it with the squared
 distance between ridge read-outs of the state `dims` (Push: 0 1, the block; fit on training-episode frames

@@ -13,6 +13,7 @@ the pixels are not what limits the world model there: the data do not pin the dy
 replanning every chunk, on the first N env-goal tasks of protocol seed 0 (those `worldjepa plan
 protocol.goal_source=env` runs), scoring each sample by the task distance of the model's predicted
 states (reduced like the latent cost): the success a model with perfect perception reaches on these data.
+`--execute 10 5 1` plans once per value, running that many env actions per replan (default: a whole chunk).
 """
 
 from __future__ import annotations
