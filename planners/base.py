@@ -20,7 +20,7 @@ CostFn = Callable[[Tensor], Tensor]
 class PlanResult:
     """Output of `Planner.solve` for B independent problems."""
 
-    actions: Tensor  # [B, H, A] best action sequence found per problem
+    actions: Tensor  # [B, H, A] the chosen action sequence per problem (the best sample, or the mean: `result`)
     cost: Tensor  # [B] its cost (+inf when no candidate had a finite cost)
     cost_history: Tensor  # [B, iterations] best cost found within each iteration
 
@@ -148,3 +148,7 @@ class BestSoFar:
 
     def result(self) -> PlanResult:
         return PlanResult(self.actions, self.cost, torch.stack(self.history, dim=1))
+
+    def result_at(self, actions: Tensor, cost: Tensor) -> PlanResult:
+        """The result for other chosen `actions` [B, H, A] with their `cost` [B], beside this search's history."""
+        return PlanResult(actions, cost, torch.stack(self.history, dim=1))

@@ -250,3 +250,20 @@ def test_a_proposal_joins_the_samples_and_wins_when_it_is_the_optimum(cls):
 def test_planners_without_samples_refuse_a_proposal():
     with pytest.raises(ValueError, match="pass it as init_mean"):
         GradientPlanner(horizon=2, action_dim=1).solve(lambda a: a.sum((-1, -2)), 1, proposal=torch.zeros(1, 2, 1))
+
+
+@pytest.mark.parametrize("cls", [CEM, MPPI])
+def test_result_mean_averages_out_the_error_the_best_sample_exploits(cls):
+    target = torch.full((4, 3, 2), 0.5)
+    true_cost = lambda a: (a - target[:, None]).pow(2).sum((-1, -2))  # noqa: E731
+    # a "model error" that is high-frequency in the actions: some sample always finds a deep false minimum
+    model_cost = lambda a: true_cost(a) + torch.sin(300 * a).sum((-1, -2))  # noqa: E731
+    kw = {"elites": 30} if cls is CEM else {"temperature": 1.0}
+    runs = {result: cls(horizon=3, action_dim=2, samples=300, iterations=5, result=result, seed=0, **kw).solve(model_cost, 4)
+            for result in ("best", "mean")}
+    err = {result: true_cost(r.actions[:, None])[:, 0] for result, r in runs.items()}
+    assert (err["mean"] < err["best"]).all(), err
+    assert torch.allclose(runs["mean"].cost, model_cost(runs["mean"].actions[:, None])[:, 0])
+    assert runs["mean"].cost_history.shape == (4, 5)
+    with pytest.raises(ValueError, match=r"result in \(best, mean\)"):
+        cls(horizon=3, action_dim=2, result="median", **kw)
