@@ -138,6 +138,22 @@ def test_correlated_policy_has_the_configured_autocorrelation():
         make_policy({"name": "correlated", "correlation": 1.0})
 
 
+def test_held_policy_repeats_each_action_for_hold_steps():
+    held = make_policy({"name": "random", "hold": 4})
+    held.reset(fake_env(2), np.random.default_rng(0))
+    a = np.stack([held.act({}) for _ in range(12)])
+    blocks = a.reshape(3, 4, 2)
+    assert np.array_equal(blocks, np.repeat(blocks[:, :1], 4, axis=1))  # constant within each block of 4
+    assert not np.array_equal(blocks[0, 0], blocks[1, 0])  # and a fresh draw at each block start
+    # the draws are the plain policy's, one per block: holding changes when, not what
+    plain = make_policy({"name": "random"})
+    plain.reset(fake_env(2), np.random.default_rng(0))
+    np.testing.assert_array_equal(blocks[:, 0], np.stack([plain.act({}) for _ in range(3)]))
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match=rf"policy.hold={bad!r} must be an integer >= 1"):
+            make_policy({"name": "correlated", "hold": bad})
+
+
 def test_mixture_policy_draws_one_component_per_episode_by_weight():
     mixture = {"name": "mixture", "components": [{"name": "random"}, {"name": "correlated", "correlation": 0.9}],
                "weights": [1, 3]}

@@ -1,5 +1,5 @@
 """Exploration policies for data collection: uniform random, temporally correlated noise, waypoints,
-and a per-episode mixture of them.
+a per-episode mixture of them, and any of them with each action held for several steps.
 
 numpy only and fully seeded: an episode's actions depend on nothing but its seed.
 """
@@ -108,6 +108,31 @@ class WaypointPolicy:
         return np.clip(action, self._space.low, self._space.high).astype(np.float32)
 
 
+class HeldPolicy:
+    """Repeats each action of ``inner`` for ``hold`` steps.
+
+    A planner with ``hold=true`` searches actions held for a whole chunk; data collected this way
+    show the model the outcomes of the actions it will be asked to predict (benchmarks/push.md).
+    """
+
+    def __init__(self, inner: Policy, hold: int) -> None:
+        if isinstance(hold, bool) or not isinstance(hold, int) or hold < 1:
+            raise ValueError(f"policy.hold={hold!r} must be an integer >= 1: env steps each action is held")
+        self.inner, self.hold = inner, hold
+        self._action: np.ndarray | None = None
+        self._age = 0
+
+    def reset(self, env: gym.Env, rng: np.random.Generator) -> None:
+        self.inner.reset(env, rng)
+        self._age = self.hold  # the first act asks the inner policy
+
+    def act(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
+        if self._age >= self.hold:
+            self._action, self._age = self.inner.act(obs), 0
+        self._age += 1
+        return self._action
+
+
 class MixturePolicy:
     """Each episode is driven by one of ``components``, drawn with probabilities ``weights``.
 
@@ -154,17 +179,23 @@ POLICIES: dict[str, type] = {
 def make_policy(cfg: Mapping[str, Any]) -> Policy:
     """Build the policy named ``cfg["name"]`` with the remaining keys as its parameters.
 
+    Any policy also takes ``hold`` (default 1): each of its actions is repeated for that many steps.
+
     Raises ``ValueError`` for an unknown name or parameter and for out-of-range values.
     """
     name = cfg.get("name")
     if name not in POLICIES:
         raise ValueError(f"unknown policy {name!r}; valid policies: {', '.join(POLICIES)} (e.g. policy=waypoint)")
-    params = {k: v for k, v in cfg.items() if k != "name"}
+    params = {k: v for k, v in cfg.items() if k not in ("name", "hold")}
     allowed = set(inspect.signature(POLICIES[name]).parameters)
     unknown = sorted(set(params) - allowed)
     if unknown:
-        raise ValueError(f"policy {name!r} has no parameters {unknown}; valid parameters: {sorted(allowed)}")
-    return POLICIES[name](**params)
+        raise ValueError(
+            f"policy {name!r} has no parameters {unknown}; valid parameters: {sorted(allowed | {'hold'})}"
+        )
+    policy = POLICIES[name](**params)
+    hold = cfg.get("hold", 1)
+    return policy if hold == 1 and not isinstance(hold, bool) else HeldPolicy(policy, hold)
 
 
 def check_policy_config(cfg: Mapping[str, Any]) -> None:
