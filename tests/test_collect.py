@@ -177,6 +177,16 @@ def test_collect_with_the_mixture_config_records_its_components(tmp_path):
     assert list_episodes(tmp_path / "d") == [0, 1]
 
 
+def test_collect_with_the_held_mixture_config_holds_some_episodes_actions(tmp_path):
+    tiny_collect(tmp_path / "d", episodes=12, policy="held_mixture")
+    policy = json.loads((tmp_path / "d" / "meta.json").read_text())["policy"]
+    assert [c.get("hold", 1) for c in policy["components"]] == [1, 1, 10, 10]
+    store = open_dataset(tmp_path / "d")
+    blocks = [store.load(i, "actions").reshape(STEPS // 10, 10, -1) for i in store.episodes]
+    held = [bool(np.all(b == b[:, :1])) for b in blocks]
+    assert any(held) and not all(held)  # held and free-running episodes, one component per episode
+
+
 def test_mixture_policy_rejects_bad_components_and_weights():
     with pytest.raises(ValueError, match="policy.components is empty"):
         make_policy({"name": "mixture", "components": []})
