@@ -37,7 +37,7 @@ CASES: dict[str, tuple[list[str], str]] = {
     "collect_unknown_env": (["collect", "env=three_room"],
                             r"unknown env 'three_room': valid choices are gym_pusher, gym_swimmer, push, reacher, two_room"),
     "collect_unknown_policy": (["collect", "policy=brownian"],
-                               r"unknown policy 'brownian': valid choices are correlated, mixture, random, waypoint"),
+                               r"unknown policy 'brownian': valid choices are correlated, held_mixture, mixture, random, waypoint"),
     "collect_misspelt_key": (["collect", "episods=3"], r"unknown key 'episods': check its spelling.*--help"),
     "collect_zero_image_size": (["collect", "env.kwargs.image_size=0"], r"image_size=0 is too small.*pass 8 or more"),
     "collect_into_other_env_dataset": (
