@@ -150,7 +150,7 @@ def test_held_policy_repeats_each_action_for_hold_steps():
     plain.reset(fake_env(2), np.random.default_rng(0))
     np.testing.assert_array_equal(blocks[:, 0], np.stack([plain.act({}) for _ in range(3)]))
     for bad in (0, 2.5, True):
-        with pytest.raises(ValueError, match=rf"policy.hold={bad!r} must be an integer >= 1"):
+        with pytest.raises(ValueError, match=rf"policy.hold={bad!r} must be a positive integer, e.g. policy.hold=10"):
             make_policy({"name": "correlated", "hold": bad})
 
 

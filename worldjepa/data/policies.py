@@ -13,6 +13,8 @@ from typing import Any, Protocol
 import gymnasium as gym
 import numpy as np
 
+from worldjepa.errors import check_positive_int
+
 
 class Policy(Protocol):
     """An exploration policy: ``reset`` at the start of each episode, then one ``act`` per step."""
@@ -116,8 +118,7 @@ class HeldPolicy:
     """
 
     def __init__(self, inner: Policy, hold: int) -> None:
-        if isinstance(hold, bool) or not isinstance(hold, int) or hold < 1:
-            raise ValueError(f"policy.hold={hold!r} must be an integer >= 1: env steps each action is held")
+        check_positive_int("policy.hold", hold, example=10)
         self.inner, self.hold = inner, hold
         self._action: np.ndarray | None = None
         self._age = 0
@@ -194,8 +195,7 @@ def make_policy(cfg: Mapping[str, Any]) -> Policy:
             f"policy {name!r} has no parameters {unknown}; valid parameters: {sorted(allowed | {'hold'})}"
         )
     policy = POLICIES[name](**params)
-    hold = cfg.get("hold", 1)
-    return policy if hold == 1 and not isinstance(hold, bool) else HeldPolicy(policy, hold)
+    return HeldPolicy(policy, cfg["hold"]) if "hold" in cfg else policy
 
 
 def check_policy_config(cfg: Mapping[str, Any]) -> None:
