@@ -129,6 +129,17 @@ def test_search_recipes_differ_only_in_the_env(composer):
     assert plan["planner"]["hold"] and plan["hold"] is None and plan["subgoals"]["enabled"] and plan["protocol"]["split"] == "test"
 
 
+def test_push_search_recipe_reaches_collect_train_and_plan(composer):
+    """Its nested blocks become each stage's keys: held-action data, a wider predictor, CEM without subgoals."""
+    cfg = composer("recipe=push_search")
+    collect = stage_config("collect", cfg.collect, "env=push", "out=d")
+    train = stage_config("train", cfg.train, "data=d", "out=r")
+    plan = stage_config("plan", cfg.plan, "env=push", "checkpoint=x.pt", "out=e")
+    assert collect.episodes == 6000 and [c.get("hold") for c in collect.policy.components] == [None, None, 10, 10]
+    assert (train.steps, train.model.predictor.hidden, train.model.predictor.depth) == (8000, 512, 3)
+    assert (plan.planner.name, plan.subgoals.enabled, plan.protocol.split) == ("cem", False, "test")
+
+
 def test_stage_keys_need_no_plus_and_string_values_survive_quotes_commas_and_equals(composer):
     assert [_force_stage_key(a) for a in ["plan.seeds=[0]", "+plan.x=1", "~plan.y", "planner=cem", "out=q"]] == [
         "++plan.seeds=[0]", "++plan.x=1", "~plan.y", "planner=cem", "out=q"]
