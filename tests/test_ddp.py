@@ -1,4 +1,5 @@
-"""DDP training on CPU: 2 gloo processes end identical to each other and to one process on the same batches.
+"""DDP training on CPU: 2 gloo processes end identical to each other and to one process on the same batches
+(the JEPA steps, then the predictor phase).
 
 The two processes train on a synthetic dataset; their online and EMA target parameters must match
 each other exactly, and a single process training on the same global batches up to float rounding.
@@ -33,6 +34,7 @@ COMMON = [
     "eval.probe_frames=40", "eval.max_windows=8", "eval.probe_dims=[0,1]", "optim.warmup_steps=1",
     "loss.vcreg.enabled=false", "history=3", "rollout_steps=3", "frameskip=2",
     "precision=fp32",  # the equality below is up to fp32 rounding; bf16's would need a 100x looser bound
+    "predictor_phase.steps=3",  # then the predictor alone, its gradients averaged over the ranks too
 ]
 
 
@@ -72,7 +74,8 @@ def train_and_save_params(rank: int, world_size: int, port: int, data: Path, out
     training_setup.build_world_model = capture
     try:
         with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-            cfg = compose("train", overrides=[f"data={data}", f"out={out}", f"batch_size={batch_size}", *COMMON])
+            cfg = compose("train", overrides=[f"data={data}", f"out={out}", f"batch_size={batch_size}",
+                                                 f"predictor_phase.batch_size={batch_size}", *COMMON])
         train_module.run(cfg)
     finally:  # the single-process run happens in the pytest process: leave the module as it was
         training_setup.build_world_model = build

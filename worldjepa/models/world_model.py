@@ -115,15 +115,8 @@ class JEPAWorldModel(nn.Module):
         z_online = self._embed(self.encoder, pixels)  # [B, T, D]
         with torch.no_grad():
             z_target = self._embed(self.target_encoder, pixels)
-        targets = z_target[:, k:]  # [B, R, D]
-        distance = DISTANCES[cfg.distance]
         context = z_target if cfg.rollout_context == "target" else z_online
-        tf_pred, ro_pred = self._predictions(z_online, context, actions)
-        tf_loss = distance(tf_pred.float(), targets.float())
-        ro_loss = distance(ro_pred.float(), targets.float())
-
-        loss = cfg.teacher_forcing * tf_loss + cfg.rollout * ro_loss
-        metrics = {"tf_loss": tf_loss.item(), "rollout_loss": ro_loss.item()}
+        loss, metrics = self._prediction_terms(z_online, context, z_target[:, k:], actions)
         if cfg.vcreg.enabled:
             vc = vcreg_loss(z_online, cfg.vcreg)
             loss = loss + vc
@@ -135,6 +128,25 @@ class JEPAWorldModel(nn.Module):
         metrics["loss"] = loss.item()
         metrics["z_std"] = embedding_spread(z_online)
         return loss, metrics
+
+    def prediction_loss(self, z: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """The predictor's terms alone on target embeddings z [B, T, D] and actions [B, T-1, A'] (encoders frozen).
+
+        Teacher forcing and the rollout both start from `z` itself: the computation planning runs.
+        """
+        loss, metrics = self._prediction_terms(z, z, z[:, self.history :], actions)
+        metrics["loss"] = loss.item()
+        return loss, metrics
+
+    def _prediction_terms(self, z_forced: torch.Tensor, z_context: torch.Tensor, targets: torch.Tensor,
+                          actions: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """The weighted teacher-forcing and rollout distances to `targets` [B, R, D], and each as a metric."""
+        distance, cfg = DISTANCES[self.loss_cfg.distance], self.loss_cfg
+        tf_pred, ro_pred = self._predictions(z_forced, z_context, actions)
+        tf_loss = distance(tf_pred.float(), targets.float())
+        ro_loss = distance(ro_pred.float(), targets.float())
+        loss = cfg.teacher_forcing * tf_loss + cfg.rollout * ro_loss
+        return loss, {"tf_loss": tf_loss.item(), "rollout_loss": ro_loss.item()}
 
     @torch.no_grad()
     def update_target(self, momentum: float) -> None:

@@ -20,6 +20,7 @@ class RunCheckpoint:
     def __init__(self, out: Path) -> None:
         self.path = out / CHECKPOINT
         self.saved_step: int | None = None  # None: no checkpoint of this run is on disk (yet)
+        self.training_state: dict | None = None  # what the last save wrote or resume read
 
     def clear_interrupted_writes(self) -> None:
         """Remove temp files of checkpoint or metrics writes that a kill interrupted."""
@@ -47,8 +48,13 @@ class RunCheckpoint:
         model.load_weights(ckpt, source=self.path)
         optimizer.load_state_dict(state["optimizer"])
         set_rng_state(state["rng"])
-        self.saved_step = state["step"]
+        self.saved_step, self.training_state = state["step"], state
         return state["step"]
+
+    @property
+    def predictor_phase(self) -> dict | None:
+        """The predictor phase's state on disk (`step`, `optimizer`), or None before that phase saved."""
+        return (self.training_state or {}).get("predictor_phase")
 
     def save(self, model: JEPAWorldModel, optimizer: torch.optim.Optimizer, *, step: int, lr: float,
              ema_momentum: float, world_size: int) -> None:
@@ -56,10 +62,21 @@ class RunCheckpoint:
         training_state = {"step": step, "optimizer": optimizer.state_dict(), "rng": rng_state(),
                           "lr": lr, "ema_momentum": ema_momentum, "world_size": world_size}
         model.save(self.path, training_state=training_state)
-        self.saved_step = step
+        self.saved_step, self.training_state = step, training_state
+
+    def save_predictor_phase(self, model: JEPAWorldModel, step: int, optimizer: torch.optim.Optimizer) -> None:
+        """Write the model after predictor-phase step `step`: the JEPA steps' final state plus the phase's own."""
+        if self.training_state is None:
+            raise RuntimeError("the predictor phase saves only after the JEPA steps' final checkpoint")
+        phase = {"step": step, "optimizer": optimizer.state_dict()}  # its batches derive from the step: no RNG to keep
+        training_state = {**self.training_state, "predictor_phase": phase}
+        model.save(self.path, training_state=training_state)
+        self.training_state = training_state
 
     def describe(self) -> str:
         """What is on disk, for messages of a run that stops."""
         if self.saved_step is None:
             return "no checkpoint was written"
-        return f"{self.path} (step {self.saved_step}) is untouched"
+        phase = self.predictor_phase
+        at = f"step {self.saved_step}" + (f", predictor-phase step {phase['step']}" if phase else "")
+        return f"{self.path} ({at}) is untouched"

@@ -64,6 +64,15 @@ def all_ranks_agree(problem: str | None, info: DistInfo) -> str | None:
     return problem
 
 
+def average_gradients(params: list[nn.Parameter], info: DistInfo) -> None:
+    """Average `params`' gradients over the ranks, as DDP does (a no-op in a single process)."""
+    if not info.enabled:
+        return
+    for param in params:
+        dist.all_reduce(param.grad)
+        param.grad /= info.world_size
+
+
 @torch.no_grad()
 def assert_replicas_equal(model: nn.Module, info: DistInfo) -> None:
     """Check every rank holds rank 0's parameters, EMA target included (a silent desync would make

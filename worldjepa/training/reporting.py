@@ -53,10 +53,12 @@ def validate(run: TrainingRun, cfg: DictConfig, logger: Logger, done: int) -> di
 
 
 def summary(run: TrainingRun, cfg: DictConfig, info: DistInfo, *, logged: dict[str, float], val: dict[str, Any],
-            clock: TrainClock) -> dict[str, Any]:
-    """What metrics.json holds: the final step and checkpoint, last logged and held-out figures, throughput."""
+            clock: TrainClock, predictor_phase: dict[str, float] | None) -> dict[str, Any]:
+    """What metrics.json holds: the final steps and checkpoint, last logged and held-out figures, throughput."""
     return {
         "step": cfg.steps,
+        "predictor_steps": cfg.predictor_phase.steps,
+        "predictor_phase": predictor_phase,
         "checkpoint": str(run.checkpoint.path),
         "train": logged,
         "val": val,

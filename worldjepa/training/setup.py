@@ -77,6 +77,12 @@ def check_config(cfg: DictConfig) -> None:
     keys = ("steps", "batch_size", "history", "rollout_steps", "frameskip", "log_every", "eval_every", "ckpt_every")
     for key in keys:
         check_positive_int(key, cfg[key], example=100)
+    check_positive_int("predictor_phase.batch_size", cfg.predictor_phase.batch_size, example=256)
+    if cfg.predictor_phase.steps:  # 0 turns the phase off
+        check_positive_int("predictor_phase.steps", cfg.predictor_phase.steps, example=5000)
+        if cfg.model.get("objective", "jepa") != "jepa":
+            raise ValueError(f"predictor_phase.steps={cfg.predictor_phase.steps} trains a JEPA predictor on target "
+                             f"embeddings, but model.objective={cfg.model.objective}: pass predictor_phase.steps=0")
     # The evaluation's sizes too: a bad one would otherwise fail only after the last training step.
     for key in ("horizon", "max_windows", "probe_frames", "batch_size"):
         check_positive_int(f"eval.{key}", cfg.eval[key], example=100)

@@ -2,6 +2,7 @@
 
 Each step: sample a batch (indices derived from the step, see `training.sampling`), latent loss,
 guard against divergence, AdamW step, EMA target update. Periodically: log, checkpoint, evaluate.
+Then, with `predictor_phase.steps`, the predictor alone trains on cached embeddings (`training.predictor_phase`).
 Rerunning with the same `out` resumes from `out/last.pt` to exactly the state an uninterrupted run
 reaches. Under `torchrun` the trainable modules are wrapped in DDP and only rank 0 logs and writes.
 The parts live beside this file: setup, optimisation, guards, meters, checkpointing, reporting.
@@ -27,6 +28,7 @@ from worldjepa.training.interrupts import StopAtStepBoundary
 from worldjepa.training.loggers import make_logger
 from worldjepa.training.meters import MetricMeans, TrainClock
 from worldjepa.training.optimisation import clip_gradients, set_learning_rate, target_momentum
+from worldjepa.training.predictor_phase import train_predictor
 from worldjepa.training.reporting import evaluate_run, summary, training_record, validate
 from worldjepa.training.setup import make_loader, make_step, prepare_run
 from worldjepa.training.validation import collapse_metrics
@@ -72,14 +74,19 @@ def read_metrics(path: Path) -> dict:
 def train(cfg: DictConfig, info: DistInfo) -> dict:
     """The training loop (see the module docstring); `run` adds the distributed setup around it."""
     r = prepare_run(cfg, info)
-    if r.start_step >= cfg.steps and (r.out / METRICS).exists():
+    phase_step = (r.checkpoint.predictor_phase or {}).get("step", 0)
+    if r.start_step >= cfg.steps and phase_step >= cfg.predictor_phase.steps and (r.out / METRICS).exists():
         return read_metrics(r.out / METRICS)
+    if r.start_step < cfg.steps and phase_step:
+        raise ValueError(f"{r.checkpoint.path} has finished its {r.start_step} JEPA steps and begun the predictor "
+                         f"phase, so steps={cfg.steps} cannot continue them: pass steps={r.start_step} or a new out=")
     loss_module, step_fn = make_step(r, cfg, info)
     loader = make_loader(r, cfg, info)
     logger = make_logger(cfg.logger, r.out, r.config, enabled=info.is_main)
     guard = DivergenceGuard(cfg.guard.max_embed_norm, r.checkpoint, cfg.data, info)
     trainable = [p for p in r.model.parameters() if p.requires_grad]
     val: dict[str, Any] = {}
+    phase: dict[str, float] | None = None  # the predictor phase's timings, when this call ran it
     logged: dict[str, float] = {}
     means = MetricMeans()
     r.model.train()
@@ -127,6 +134,11 @@ def train(cfg: DictConfig, info: DistInfo) -> dict:
                                       world_size=info.world_size)
                 raise KeyboardInterrupt
             clock.resume()
+        bar.close()
+        if cfg.predictor_phase.steps:
+            phase = train_predictor(r, cfg, info, logger, stop)
+            if info.is_main:
+                val = validate(r, cfg, logger, cfg.steps + cfg.predictor_phase.steps)
     finally:
         stop.restore()
         bar.close()
@@ -137,6 +149,6 @@ def train(cfg: DictConfig, info: DistInfo) -> dict:
         return {}
     if not val:  # resumed after the final checkpoint but before metrics.json was written
         val = evaluate_run(r, cfg)
-    result = summary(r, cfg, info, logged=logged, val=val, clock=clock)
+    result = summary(r, cfg, info, logged=logged, val=val, clock=clock, predictor_phase=phase)
     write_json_atomic(r.out / METRICS, result)
     return result
