@@ -27,7 +27,7 @@ class GaussianPlanner(Planner):
     proposal_share: float = 0.1  # share of the samples drawn around a proposal, when solve() gets one
     proposal_std: float = 0.1  # their std around it, in action units
     # best: the lowest-cost sample seen; mean: the final Gaussian mean, an average over many samples that a
-    # single sample's model error cannot capture (the guard against exploiting model error, benchmarks/push.md)
+    # single sample's model error cannot capture (the guard against exploiting model error, benchmarks/planners.md)
     result: str = "best"
     samples_proposals: ClassVar[bool] = True
 

@@ -34,6 +34,15 @@ def test_embedded_windows_hold_the_frames_and_actions_of_each_window():
     assert a[3, :, 0::2].tolist() == [[202, 203, 204], [205, 206, 207]]
 
 
+def test_aligned_windows_start_on_chunk_boundaries_only():
+    embeddings = [torch.tensor([[100.0 * e + t] for t in range(n)]) for e, n in enumerate([12, 10])]
+    actions = [torch.zeros(n - 1, 1) for n in (12, 10)]
+    windows = EmbeddedWindows(embeddings, actions, window=3, frameskip=3, aligned=True)
+
+    z, _ = windows.get(torch.arange(len(windows)))
+    assert z[:, 0, 0].tolist() == [0, 3, 100, 103]  # of the starts 0..5 and 0..3 (a window spans 7 frames), every 3rd
+
+
 def test_embedded_windows_are_the_window_dataset_encoded(fault_checkpoint, fault_dataset):
     frozen = load_frozen(str(fault_checkpoint), str(fault_dataset), torch.device("cpu"))
     model = frozen.model

@@ -33,16 +33,20 @@ class EmbeddedWindows:
     """Every window of `window` embeddings `frameskip` env steps apart inside one episode, with the actions between.
 
     `embeddings[e]` is episode e's [T_e + 1, D] and `actions[e]` its [T_e, A]; windows start at every env step,
-    as `WindowDataset`'s do, so `get(i)` matches `WindowDataset[i]` encoded.
+    as `WindowDataset`'s do, so `get(i)` matches `WindowDataset[i]` encoded. With `aligned` they start only on
+    chunk boundaries (every `frameskip`-th env step of an episode), where each chunk of data collected with
+    `hold=frameskip` is one held action: the class of action a `hold=true` planner searches.
     """
 
-    def __init__(self, embeddings: list[torch.Tensor], actions: list[torch.Tensor], window: int, frameskip: int) -> None:
+    def __init__(self, embeddings: list[torch.Tensor], actions: list[torch.Tensor], window: int, frameskip: int,
+                 aligned: bool = False) -> None:
         span = (window - 1) * frameskip + 1
         self.z = torch.cat(embeddings)
         # Row i holds the action taken after frame i (a zero row pads each episode's last frame).
         self.actions = torch.cat([torch.cat([a, a.new_zeros(1, a.shape[1])]) for a in actions])
         firsts = torch.tensor([0, *(len(z) for z in embeddings)]).cumsum(0)[:-1].tolist()
-        starts = [torch.arange(first, first + max(len(z) - span + 1, 0)) for first, z in zip(firsts, embeddings)]
+        stride = frameskip if aligned else 1
+        starts = [torch.arange(first, first + max(len(z) - span + 1, 0), stride) for first, z in zip(firsts, embeddings)]
         self.starts = torch.cat(starts)
         self.frames = torch.arange(window) * frameskip
         self.action_steps = (torch.arange(window - 1) * frameskip)[:, None] + torch.arange(frameskip)
@@ -60,7 +64,8 @@ def embedded_windows(run: TrainingRun, cfg: DictConfig) -> EmbeddedWindows:
     """The training episodes encoded once by the (frozen) target encoder, cut into history + rollout_steps windows."""
     embeddings, actions = encode_episodes(run.model, run.data.store, run.data.train_episodes, run.device,
                                           batch=cfg.eval.batch_size)
-    return EmbeddedWindows(embeddings, actions, cfg.history + cfg.rollout_steps, cfg.frameskip)
+    return EmbeddedWindows(embeddings, actions, cfg.history + cfg.rollout_steps, cfg.frameskip,
+                           aligned=cfg.predictor_phase.aligned)
 
 
 def train_predictor(run: TrainingRun, cfg: DictConfig, info: DistInfo, logger: Logger,
