@@ -140,3 +140,24 @@ def test_jepa_steps_cannot_be_added_after_the_phase(fault_dataset, tmp_path):
     run(train_cfg(fault_dataset, tmp_path / "run", "steps=2", "predictor_phase.steps=2"))
     with pytest.raises(ValueError, match="pass steps=2 or a new out="):
         run(train_cfg(fault_dataset, tmp_path / "run", "steps=4", "predictor_phase.steps=2"))
+
+
+def test_a_zero_teacher_forcing_weight_skips_its_predictor_call(fault_checkpoint, monkeypatch):
+    model = load_world_model(str(fault_checkpoint))
+    k, r = model.history, model.meta.train_horizon
+    torch.manual_seed(0)
+    z = torch.nn.functional.layer_norm(torch.randn(3, k + r, model.embed_dim), (model.embed_dim,))
+    actions = torch.randn(3, k + r - 1, model.frameskip * model.meta.action_dim)
+    calls = []
+    step = model.predictor.step
+    monkeypatch.setattr(model.predictor, "step", lambda *args: calls.append(1) or step(*args))
+
+    loss, metrics = model.prediction_loss(z, actions)
+    assert len(calls) == r + 1  # the rollout's r steps, then all r teacher-forced windows in one call
+    assert loss.item() == pytest.approx(metrics["tf_loss"] + metrics["rollout_loss"], rel=1e-5)
+
+    calls.clear()
+    monkeypatch.setattr(model.loss_cfg, "teacher_forcing", 0.0)
+    rollout_only, metrics = model.prediction_loss(z, actions)
+    assert len(calls) == r and "tf_loss" not in metrics
+    assert rollout_only.item() == pytest.approx(metrics["rollout_loss"], rel=1e-6)

@@ -142,11 +142,14 @@ class JEPAWorldModel(nn.Module):
                           actions: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         """The weighted teacher-forcing and rollout distances to `targets` [B, R, D], and each as a metric."""
         distance, cfg = DISTANCES[self.loss_cfg.distance], self.loss_cfg
-        tf_pred, ro_pred = self._predictions(z_forced, z_context, actions)
-        tf_loss = distance(tf_pred.float(), targets.float())
-        ro_loss = distance(ro_pred.float(), targets.float())
-        loss = cfg.teacher_forcing * tf_loss + cfg.rollout * ro_loss
-        return loss, {"tf_loss": tf_loss.item(), "rollout_loss": ro_loss.item()}
+        ro_loss = distance(self._rollout(z_context, actions).float(), targets.float())
+        metrics = {"rollout_loss": ro_loss.item()}
+        loss = cfg.rollout * ro_loss
+        if cfg.teacher_forcing:  # skipped at weight 0: it costs as much compute as the rollout
+            tf_loss = distance(self._teacher_forced(z_forced, actions).float(), targets.float())
+            loss = loss + cfg.teacher_forcing * tf_loss
+            metrics["tf_loss"] = tf_loss.item()
+        return loss, metrics
 
     @torch.no_grad()
     def update_target(self, momentum: float) -> None:
@@ -218,17 +221,20 @@ class JEPAWorldModel(nn.Module):
     def _predictions(
         self, z_forced: torch.Tensor, z_context: torch.Tensor, actions: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Teacher-forced and open-loop predictions of embeddings k..T-1, each [B, R, D].
+        """Teacher-forced and open-loop predictions of embeddings k..T-1, each [B, R, D]."""
+        return self._teacher_forced(z_forced, actions), self._rollout(z_context, actions)
 
-        Teacher forcing runs all R windows of k embeddings of `z_forced` [B, T, D] in one batched
-        predictor call; the rollout starts from the first k of `z_context` and feeds its predictions back.
-        """
+    def _teacher_forced(self, z_forced: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """All R windows of k embeddings of `z_forced` [B, T, D] in one batched predictor call -> [B, R, D]."""
         k, d = self.history, self.embed_dim
         b, r = z_forced.shape[0], z_forced.shape[1] - k
         step_actions = actions[:, k - 1 :]  # [B, R, A']: the action after each context window
         windows = z_forced.unfold(1, k, 1)[:, :r].transpose(2, 3).reshape(b * r, k, d)
-        tf_pred = self.predictor.step(windows, step_actions.reshape(b * r, -1)).view(b, r, d)
-        return tf_pred, self.predictor.rollout(z_context[:, :k], step_actions)
+        return self.predictor.step(windows, step_actions.reshape(b * r, -1)).view(b, r, d)
+
+    def _rollout(self, z_context: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Open loop from the first k embeddings of `z_context`, feeding predictions back -> [B, R, D]."""
+        return self.predictor.rollout(z_context[:, : self.history], actions[:, self.history - 1 :])
 
     def _embed(self, encoder: nn.Module, pixels: torch.Tensor) -> torch.Tensor:
         lead = pixels.shape[:-3]
