@@ -16,13 +16,11 @@ import copy
 from pathlib import Path
 
 import torch
-from planner_data import plan_env_goals
+from planner_data import dataset_envs, plan_env_goals
 
 import worldjepa
 from worldjepa.atomic import write_json_atomic
 from worldjepa.checkpoint import file_sha256, load_checkpoint
-from worldjepa.data import open_dataset
-from worldjepa.data.collector import make_env
 from worldjepa.planning.costs import latent_cost
 
 
@@ -49,10 +47,8 @@ def measure(checkpoints: list[Path], env: str, episodes: int, budget: int) -> di
         return lambda actions: torch.stack([cost(actions) for cost in costs]).mean(0)
 
     agent.cost = mean_cost
-    store = open_dataset(agent.model.meta.dataset["path"])
-    envs = [make_env(store.meta["env_id"], store.meta["env_kwargs"]) for _ in range(episodes)]
     return {"checkpoint_sha256": [file_sha256(path) for path in checkpoints], "env": env,
-            **plan_env_goals(agent, envs, budget)}
+            **plan_env_goals(agent, dataset_envs(agent, episodes), budget)}
 
 
 def main() -> None:

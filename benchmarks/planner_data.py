@@ -77,6 +77,12 @@ def env_goal_tasks(seed: int, budget: int, episodes: int, env: gym.Env) -> list:
     return make_tasks(protocol, episodes, env.unwrapped)
 
 
+def dataset_envs(agent, episodes: int) -> list:
+    """`episodes` fresh envs of the env that collected `agent`'s training data (its id and kwargs)."""
+    meta = read_meta(agent.model.meta.dataset["path"])
+    return [make_env(meta["env_id"], meta["env_kwargs"]) for _ in range(episodes)]
+
+
 def plan_env_goals(agent, envs: list, budget: int) -> dict:
     """Run `agent` (planner seed 0) on the first len(envs) env-goal tasks of protocol seed 0, one env each, then
     close the envs: successes, and mean task distances at the start and the end."""

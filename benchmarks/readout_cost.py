@@ -18,12 +18,11 @@ from pathlib import Path
 import torch
 import yaml
 from action_shift import readout_weights
-from planner_data import plan_env_goals
+from planner_data import dataset_envs, plan_env_goals
 
 import worldjepa
 from worldjepa.atomic import write_json_atomic
 from worldjepa.data import open_dataset, split_episodes
-from worldjepa.data.collector import make_env
 from worldjepa.planning.costs import latent_cost
 
 
@@ -41,9 +40,8 @@ def measure(checkpoint: Path, env: str, dims: list[int], planner: str, episodes:
         return ((pred.float() - goal.float()) @ weight).pow(2).sum(-1)  # the bias cancels
 
     agent.cost = lambda model, z_hist, z_goal, grad=False: latent_cost(model, z_hist, z_goal, distance=distance)
-    envs = [make_env(store.meta["env_id"], store.meta["env_kwargs"]) for _ in range(episodes)]
     return {"checkpoint": str(checkpoint), "env": env, "dims": dims, "planner": planner, "plan": plan,
-            **plan_env_goals(agent, envs, budget)}
+            **plan_env_goals(agent, dataset_envs(agent, episodes), budget)}
 
 
 def main() -> None:
