@@ -45,7 +45,7 @@ class ReconstructionWorldModel(JEPAWorldModel):
         k, cfg = self.history, self.loss_cfg
         pixels, actions = self._window(batch, rollout_steps)
         z = self._embed(self.encoder, pixels)  # [B, T, D]
-        tf_pred, ro_pred = self._predictions(z, z, actions)
+        tf_pred, ro_pred = self._teacher_forced(z, actions), self._rollout(z, actions)
         future = pixels[:, k:]
         tf_loss = pixel_loss(self.decode(tf_pred), future)
         ro_loss = pixel_loss(self.decode(ro_pred), future)

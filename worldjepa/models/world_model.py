@@ -218,12 +218,6 @@ class JEPAWorldModel(nn.Module):
             )
         return batch.pixels[:, :window], batch.actions[:, : window - 1]
 
-    def _predictions(
-        self, z_forced: torch.Tensor, z_context: torch.Tensor, actions: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Teacher-forced and open-loop predictions of embeddings k..T-1, each [B, R, D]."""
-        return self._teacher_forced(z_forced, actions), self._rollout(z_context, actions)
-
     def _teacher_forced(self, z_forced: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """All R windows of k embeddings of `z_forced` [B, T, D] in one batched predictor call -> [B, R, D]."""
         k, d = self.history, self.embed_dim
