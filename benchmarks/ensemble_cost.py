@@ -12,7 +12,6 @@ on those tasks compare with it. A diagnosis: K members cost K predictor phases o
 from __future__ import annotations
 
 import argparse
-import copy
 from pathlib import Path
 
 import torch
@@ -20,27 +19,25 @@ from planner_data import dataset_envs, plan_env_goals
 
 import worldjepa
 from worldjepa.atomic import write_json_atomic
-from worldjepa.checkpoint import file_sha256, load_checkpoint
+from worldjepa.checkpoint import file_sha256
 from worldjepa.planning.costs import latent_cost
+from worldjepa.planning.loading import load_model
 
 
-def with_predictor(model: torch.nn.Module, checkpoint: Path) -> torch.nn.Module:
-    """A copy of `model` whose predictor holds `checkpoint`'s weights; refuses a checkpoint with another encoder."""
-    state = load_checkpoint(checkpoint)["state_dict"]
-    member = copy.deepcopy(model)
-    for name, value in member.target_encoder.state_dict().items():
-        if not torch.equal(value, state[f"target_encoder.{name}"]):
-            raise ValueError(f"{checkpoint} has another encoder than the first checkpoint: pass predictor phases "
-                             "that ran from one JEPA checkpoint")
-    member.predictor.load_state_dict({k.removeprefix("predictor."): v for k, v in state.items()
-                                      if k.startswith("predictor.")})
-    return member.eval()
+def member_model(model: torch.nn.Module, checkpoint: Path) -> torch.nn.Module:
+    """`checkpoint`'s world model, on `model`'s device; refuses one whose target encoder is not `model`'s."""
+    member, _ = load_model(checkpoint, next(model.parameters()).device)
+    ours, theirs = model.target_encoder.state_dict(), member.target_encoder.state_dict()
+    if ours.keys() != theirs.keys() or not all(torch.equal(ours[name], theirs[name]) for name in ours):
+        raise ValueError(f"{checkpoint} has another encoder than the first checkpoint: pass predictor phases "
+                         "that ran from one JEPA checkpoint")
+    return member
 
 
 def measure(checkpoints: list[Path], env: str, episodes: int, budget: int) -> dict:
     """Success of CEM with the members' mean L2 cost on the first `episodes` dev tasks."""
     agent = worldjepa.make_agent(checkpoint=str(checkpoints[0]), env=env, planner="cem", **{"subgoals.enabled": False})
-    members = [with_predictor(agent.model, path) for path in checkpoints]
+    members = [member_model(agent.model, path) for path in checkpoints]
 
     def mean_cost(model, z_hist, z_goal, grad=False):
         costs = [latent_cost(member, z_hist, z_goal) for member in members]
