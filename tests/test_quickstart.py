@@ -130,14 +130,15 @@ def test_search_recipes_differ_only_in_the_env(composer):
 
 
 def test_push_search_recipe_reaches_collect_train_and_plan(composer):
-    """Its nested blocks become each stage's keys: held-action data, a smaller embedding, a wider predictor and phase,
-    CEM without subgoals."""
+    """Its nested blocks become each stage's keys: held-action data, a smaller embedding, a wider predictor and an
+    aligned phase, CEM without subgoals."""
     cfg = composer("recipe=push_search")
     collect = stage_config("collect", cfg.collect, "env=push", "out=d")
     train = stage_config("train", cfg.train, "data=d", "out=r")
     plan = stage_config("plan", cfg.plan, "env=push", "checkpoint=x.pt", "out=e")
     assert collect.episodes == 6000 and [c.get("hold") for c in collect.policy.components] == [None, None, 10, 10]
     assert (train.steps, train.predictor_phase.steps) == (4000, 5000)  # the predictor phase after the JEPA steps
+    assert train.predictor_phase.aligned  # on windows of whole held actions, as the planner searches
     assert (train.model.predictor.hidden, train.model.predictor.depth) == (512, 3)
     assert train.model.encoder.embed_dim == 32
     assert (plan.planner.name, plan.subgoals.enabled, plan.protocol.split) == ("cem", False, "test")
