@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/ensemble_cost.py --checkpoints A/last.pt B/last.pt ... --env push [--episodes 50] [--out F]
 
-The checkpoints must share one encoder (predictor phases run from one JEPA checkpoint, benchmarks/push.md):
+The checkpoints must share one encoder (predictor phases run from one JEPA checkpoint, benchmarks/push_recipe.md):
 the first one's agent encodes frames and goals, and each candidate's cost is the mean over the members of
 the latent L2 cost of its rollout through each member's predictor. Same tasks and planner as
 `readout_cost.py` (the first N env-goal `dev` tasks, CEM, no subgoals), so the member rows of `worldjepa plan`

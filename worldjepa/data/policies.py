@@ -114,7 +114,7 @@ class HeldPolicy:
     """Repeats each action of ``inner`` for ``hold`` steps.
 
     A planner with ``hold=true`` searches actions held for a whole chunk; data collected this way
-    show the model the outcomes of the actions it will be asked to predict (benchmarks/push.md).
+    show the model the outcomes of the actions it will be asked to predict (benchmarks/push_recipe.md).
     """
 
     def __init__(self, inner: Policy, hold: int) -> None:

@@ -3,7 +3,7 @@
 The encoders are frozen, the training episodes are encoded once by the target encoder, and each step
 samples windows of those embeddings: teacher forcing and the open-loop rollout, both from target
 embeddings, which is exactly what planning runs. With no pixels to encode a step costs a fraction of a
-JEPA step, so the predictor (the part that limits planning on Push, benchmarks/push.md) gets many more
+JEPA step, so the predictor (the part that limits planning on Push, benchmarks/push_recipe.md) gets many more
 updates in the same time. Batches derive from (seed, step) as in the JEPA steps, so a resume is exact.
 """
 
