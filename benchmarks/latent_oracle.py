@@ -24,6 +24,7 @@ from planner_data import dataset_envs, plan_env_goals
 import worldjepa
 from worldjepa.atomic import write_json_atomic
 from worldjepa.checkpoint import file_sha256
+from worldjepa.planners import HeldChunkPlanner
 from worldjepa.planning.agent import PlanProblem
 from worldjepa.planning.costs import reduce_distances
 from worldjepa.planning.oracle import OracleAgent
@@ -32,7 +33,7 @@ from worldjepa.planning.oracle import OracleAgent
 class LatentCostOracle(OracleAgent):
     """The oracle's simulator rollouts, scored by `model`'s latent L2 between rendered plan-step frames and the goal."""
 
-    def __init__(self, model: torch.nn.Module, envs: list, planner, frameskip: int) -> None:
+    def __init__(self, model: torch.nn.Module, envs: list, planner: HeldChunkPlanner, frameskip: int) -> None:
         super().__init__(envs, planner, frameskip)
         self.model = model
 
