@@ -24,6 +24,7 @@ from omegaconf import OmegaConf
 from tqdm import tqdm
 
 import worldjepa.configs
+from worldjepa.atomic import write_json_atomic
 from worldjepa.data.collector import make_env
 from worldjepa.data.format import ARRAYS, list_episodes, read_meta, write_episode
 from worldjepa.evaluation.tasks import PROTOCOL_VERSION, make_tasks
@@ -93,6 +94,24 @@ def plan_env_goals(agent, envs: list, budget: int) -> dict:
     return {"episodes": len(envs), "successes": int(sum(e.success for e in eps)),
             "mean_start_distance": float(np.mean([e.distances[0] for e in eps])),
             "mean_final_distance": float(np.mean([e.distances[-1] for e in eps]))}
+
+
+def diagnosis_parser(doc: str, episodes: int) -> argparse.ArgumentParser:
+    """The arguments of a diagnosis of one checkpoint on the first N env-goal tasks (add its own, then parse)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", type=Path, required=True)
+    parser.add_argument("--env", default="push", help="env config of the checkpoint (configs/env)")
+    parser.add_argument("--episodes", type=int, default=episodes)
+    parser.add_argument("--budget", type=int, default=100)
+    parser.add_argument("--out", type=Path, default=None, help="JSON path (default: next to the checkpoint)")
+    return parser
+
+
+def write_result(result: dict, out: Path | None, checkpoint: Path, name: str) -> None:
+    """Write a diagnosis' JSON to `out` (default: `name` beside the checkpoint) and print it."""
+    out = out or checkpoint.parent / name
+    write_json_atomic(out, result)
+    print(result, "->", out)
 
 
 def collect(checkpoint: Path, base: Path, out: Path, episodes: int, batch: int, budget: int, noise: float,

@@ -12,16 +12,14 @@ cost, pixel model with L2 (`worldjepa plan`). A baseline for diagnosis only: the
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import torch
 import yaml
 from action_shift import readout_weights
-from planner_data import dataset_envs, plan_env_goals
+from planner_data import dataset_envs, diagnosis_parser, plan_env_goals, write_result
 
 import worldjepa
-from worldjepa.atomic import write_json_atomic
 from worldjepa.data import open_dataset, split_episodes
 from worldjepa.planning.costs import latent_cost
 
@@ -45,22 +43,15 @@ def measure(checkpoint: Path, env: str, dims: list[int], planner: str, episodes:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", type=Path, required=True)
-    parser.add_argument("--env", default="push", help="env config of the checkpoint (configs/env)")
+    parser = diagnosis_parser(__doc__, episodes=50)
     parser.add_argument("--dims", type=int, nargs="+", required=True, help="state dims the task distance reads")
     parser.add_argument("--planner", default="cem", help="planner config (cem, as state_dynamics.py plans)")
-    parser.add_argument("--episodes", type=int, default=50)
-    parser.add_argument("--budget", type=int, default=100)
     parser.add_argument("--plan", nargs="+", default=[], metavar="KEY=VALUE",
                         help="further `worldjepa plan` settings, e.g. execute=1 hold=false")
-    parser.add_argument("--out", type=Path, default=None, help="JSON path (default: next to the checkpoint)")
     args = parser.parse_args()
     result = measure(args.checkpoint, args.env, args.dims, args.planner, args.episodes, args.budget,
                      {key: yaml.safe_load(value) for key, value in (kv.split("=", 1) for kv in args.plan)})
-    out = args.out or args.checkpoint.parent / "readout_cost.json"
-    write_json_atomic(out, result)
-    print(result, "->", out)
+    write_result(result, args.out, args.checkpoint, "readout_cost.json")
 
 
 if __name__ == "__main__":

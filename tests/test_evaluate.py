@@ -99,6 +99,23 @@ def test_oracle_cost_matches_stepping_the_env():
         env.unwrapped.set_state(saved)
 
 
+def test_oracle_cost_scores_the_plan_step_states_with_its_distance():
+    env = worldjepa.envs.make("two_room", image_size=32)
+    env.reset(seed=3)
+    start, goal = env.unwrapped.get_state(), env.unwrapped.goal_state
+    actions = torch.rand(1, 4, 3, 2 * 5) * 2 - 1
+    seen = []
+
+    def x_offset(sim, states, goal_state):  # a distance of our own: how far right of the goal, per plan step
+        seen.append(states.shape)
+        return states[..., 0] - goal_state[0]
+
+    cost = oracle_cost([env], [goal], frameskip=5, intermediate_weight=0.0, distance=x_offset)(actions)
+    assert seen == [(4, 3, len(start))]  # one call per problem, with the states at the 3 plan steps only
+    ends = env.unwrapped.simulate(start, actions[0].double().numpy().reshape(4, 15, 2))[:, -1]
+    assert cost[0].numpy() == pytest.approx(ends[:, 0] - goal[0], abs=1e-5)
+
+
 def test_latent_cost_batches_and_differentiates(tiny_checkpoint):
     from worldjepa.models import load_world_model
 
