@@ -103,6 +103,28 @@ def test_the_phase_trains_the_predictor_alone_and_its_loss_falls(fault_dataset, 
     assert losses == []
 
 
+def test_shorter_jepa_windows_leave_the_phase_its_rollout_steps(fault_dataset, tmp_path, monkeypatch):
+    jepa_windows, phase_windows = [], []
+    training_loss, prediction_loss = JEPAWorldModel.training_loss, JEPAWorldModel.prediction_loss
+
+    def jepa_spy(self, batch, rollout_steps):
+        jepa_windows.append((batch.pixels.shape[1], rollout_steps))
+        return training_loss(self, batch, rollout_steps)
+
+    def phase_spy(self, z, actions):
+        phase_windows.append(z.shape[1])
+        return prediction_loss(self, z, actions)
+
+    monkeypatch.setattr(JEPAWorldModel, "training_loss", jepa_spy)
+    monkeypatch.setattr(JEPAWorldModel, "prediction_loss", phase_spy)
+    run(train_cfg(fault_dataset, tmp_path / "run", *PHASE, "predictor_phase.steps=4", "jepa_rollout_steps=1"))
+
+    history, rollout = 2, 2  # conftest's train_cfg
+    assert set(jepa_windows) == {(history + 1, 1)} and len(jepa_windows) == 6
+    assert phase_windows == [history + rollout] * 4
+    assert load_world_model(tmp_path / "run" / "last.pt").meta.train_horizon == rollout
+
+
 def test_an_interrupted_phase_resumes_to_the_same_weights(fault_dataset, tmp_path, monkeypatch):
     settings = [*PHASE, "predictor_phase.steps=25"]
     run(train_cfg(fault_dataset, tmp_path / "straight", *settings))
@@ -129,6 +151,8 @@ def test_an_interrupted_phase_resumes_to_the_same_weights(fault_dataset, tmp_pat
     (["predictor_phase.steps=-5"], "predictor_phase.steps=-5 must be a positive integer"),
     (["predictor_phase.steps=5", "predictor_phase.batch_size=0"], "predictor_phase.batch_size=0 must be a positive"),
     (["predictor_phase.steps=5", "model.objective=reconstruction"], "pass predictor_phase.steps=0"),
+    (["jepa_rollout_steps=1"], "only a predictor phase trains the predictor on rollout_steps"),
+    (["predictor_phase.steps=5", "jepa_rollout_steps=0"], "jepa_rollout_steps=0 must be a positive integer"),
 ])
 def test_bad_phase_settings_are_clear_errors(fault_dataset, tmp_path, overrides, message):
     with pytest.raises(ValueError, match=message):

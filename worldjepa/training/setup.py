@@ -78,6 +78,12 @@ def check_config(cfg: DictConfig) -> None:
     for key in keys:
         check_positive_int(key, cfg[key], example=100)
     check_positive_int("predictor_phase.batch_size", cfg.predictor_phase.batch_size, example=256)
+    if cfg.jepa_rollout_steps is not None:
+        check_positive_int("jepa_rollout_steps", cfg.jepa_rollout_steps, example=2)
+        if cfg.jepa_rollout_steps != cfg.rollout_steps and not cfg.predictor_phase.steps:
+            raise ValueError(f"jepa_rollout_steps={cfg.jepa_rollout_steps} differs from rollout_steps={cfg.rollout_steps}, "
+                             "but only a predictor phase trains the predictor on rollout_steps: pass "
+                             "predictor_phase.steps=5000, or jepa_rollout_steps=null")
     if cfg.predictor_phase.steps:  # 0 turns the phase off
         check_positive_int("predictor_phase.steps", cfg.predictor_phase.steps, example=5000)
         if cfg.model.get("objective", "jepa") != "jepa":
@@ -86,6 +92,11 @@ def check_config(cfg: DictConfig) -> None:
     # The evaluation's sizes too: a bad one would otherwise fail only after the last training step.
     for key in ("horizon", "max_windows", "probe_frames", "batch_size"):
         check_positive_int(f"eval.{key}", cfg.eval[key], example=100)
+
+
+def jepa_rollout_steps(cfg: DictConfig) -> int:
+    """The open-loop steps the JEPA steps train (their windows: history + this many frames)."""
+    return cfg.rollout_steps if cfg.jepa_rollout_steps is None else cfg.jepa_rollout_steps
 
 
 def resolved_config(cfg: DictConfig) -> dict[str, Any]:
@@ -109,7 +120,7 @@ def load_data(cfg: DictConfig) -> TrainingData:
     train_eps, val_eps = split_episodes(cfg.data, cfg.val_fraction, seed=cfg.seed)
     if not val_eps:
         raise ValueError(f"val_fraction={cfg.val_fraction} leaves no held-out episode for evaluation: pass val_fraction=0.1")
-    window = cfg.history + cfg.rollout_steps
+    window = cfg.history + jepa_rollout_steps(cfg)
     windows = WindowDataset(cfg.data, window=window, frameskip=cfg.frameskip, episodes=train_eps)
     # Check the held-out episodes too (damaged files, NaN) now, rather than at the first evaluation.
     WindowDataset(cfg.data, window=1, episodes=val_eps)
@@ -147,7 +158,7 @@ def prepare_run(cfg: DictConfig, info: DistInfo) -> TrainingRun:
     start_step = checkpoint.resume(model, optimizer, device) if cfg.resume and checkpoint.path.exists() else 0
     if start_step and info.is_main:
         print(f"resuming {out} from step {start_step}", flush=True)
-    frames_per_step = cfg.batch_size * (cfg.history + cfg.rollout_steps) * info.world_size
+    frames_per_step = cfg.batch_size * (cfg.history + jepa_rollout_steps(cfg)) * info.world_size
     return TrainingRun(out, device, amp_dtype, config, data, model, optimizer, checkpoint, start_step, frames_per_step)
 
 
@@ -165,7 +176,7 @@ def compile_modules(model: JEPAWorldModel) -> None:
 
 def make_step(run: TrainingRun, cfg: DictConfig, info: DistInfo) -> tuple[TrainingLoss, nn.Module]:
     """The loss module (which records the raw embedding norm) and what the loop calls: it, or its DDP wrapper."""
-    loss_module = TrainingLoss(run.model, cfg.rollout_steps)
+    loss_module = TrainingLoss(run.model, jepa_rollout_steps(cfg))
     if cfg.compile:
         compile_modules(run.model)
     if not info.enabled:
