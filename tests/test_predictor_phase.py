@@ -124,6 +124,13 @@ def test_shorter_jepa_windows_leave_the_phase_its_rollout_steps(fault_dataset, t
     assert phase_windows == [history + rollout] * 4
     assert load_world_model(tmp_path / "run" / "last.pt").meta.train_horizon == rollout
 
+    # The same as JEPA steps run with rollout_steps=1, resumed with the phase: how the recipe's variants were run.
+    run(train_cfg(fault_dataset, tmp_path / "split", *PHASE, "rollout_steps=1"))
+    run(train_cfg(fault_dataset, tmp_path / "split", *PHASE, "predictor_phase.steps=4"))
+    one, split = state(tmp_path / "run" / "last.pt"), state(tmp_path / "split" / "last.pt")
+    for name in one:
+        torch.testing.assert_close(split[name], one[name], rtol=0, atol=0, msg=name)
+
 
 def test_an_interrupted_phase_resumes_to_the_same_weights(fault_dataset, tmp_path, monkeypatch):
     settings = [*PHASE, "predictor_phase.steps=25"]
