@@ -40,7 +40,7 @@ from worldjepa.planners import CEM, MPPI
 from worldjepa.training.device import autocast
 from worldjepa.training.distributed import DistInfo
 from worldjepa.training.optimisation import clip_gradients
-from worldjepa.training.setup import make_loader, make_step, prepare_run
+from worldjepa.training.setup import jepa_rollout_steps, make_loader, make_step, prepare_run
 
 OLD = "stem_stride=2,channels=[16,32,64,64]"
 NEW = "stem_stride=4,channels=[32,64,64]"
@@ -143,7 +143,7 @@ class Variant:
 
     def report(self) -> dict:
         model, batch = self.run.model, next(self.batches)
-        frames = batch.pixels[:, : self.cfg.history + self.cfg.rollout_steps]
+        frames = batch.pixels[:, : self.cfg.history + jepa_rollout_steps(self.cfg)]
         frames = frames.reshape(-1, *frames.shape[-3:])
 
         def train_step() -> None:

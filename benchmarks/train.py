@@ -24,6 +24,7 @@ from worldjepa.atomic import write_json_atomic
 from worldjepa.cli import CONFIG_DIR
 from worldjepa.data import open_dataset, split_episodes
 from worldjepa.data.collector import collect
+from worldjepa.training.setup import jepa_rollout_steps
 from worldjepa.training.validation import validate_model
 from worldjepa.models import load_world_model
 from worldjepa.training.train import run as train
@@ -50,7 +51,7 @@ def throughput(data: Path, precision: str, steps: int, workdir: Path, overrides:
             "eval.probe_frames=200", "eval.max_windows=32", *overrides,
         ])
     result = train(cfg)["throughput"]
-    return {**result, "batch_size": cfg.batch_size, "window": cfg.history + cfg.rollout_steps}
+    return {**result, "batch_size": cfg.batch_size, "window": cfg.history + jepa_rollout_steps(cfg)}
 
 
 def checkpoint_figures(checkpoint: Path, data: Path, horizon: int) -> dict:

@@ -33,7 +33,7 @@ class TrainingData:
     store: EpisodeStore
     train_episodes: list[int]
     val_episodes: list[int]
-    windows: WindowDataset  # history + rollout_steps latent frames from the training episodes
+    windows: WindowDataset  # history + jepa_rollout_steps(cfg) latent frames from the training episodes
 
 
 @dataclass
